@@ -1,0 +1,158 @@
+"""Settings: defaults, then a TOML file (``--config``), then ``BERTH_*``.
+
+Every setting lives in a section; its environment variable is
+``BERTH_<SECTION>_<NAME>`` in upper case, e.g. ``BERTH_DATABASE_URL`` or
+``BERTH_POLICY_ENFORCE_NEW_DEFAULTS=false``. Lists in the environment are
+comma-separated. Command-line options override all of these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(os.environ.get("BERTH_DATA_DIR", "./data"))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{(DEFAULT_DATA_DIR / 'berth.db').resolve()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = dataclasses.field(default_factory=default_database_url)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiSettings:
+    # "noauth2" trusts x-auth-token as user[:project] (development and tests);
+    # "keystone" validates tokens against an identity service.
+    auth_strategy: str = "noauth2"
+    # Where keystone tokens are validated (auth_strategy = "keystone").
+    keystone_url: str = ""
+    # The prefix the service is mounted under, e.g. "/placement".
+    root_path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySettings:
+    # Placement's newer defaults (admin or service; readers for their own
+    # usages; reshape for service only) versus its legacy admin-only ones.
+    enforce_new_defaults: bool = True
+    # Refuse system-scoped tokens on project-scoped rules (with new defaults).
+    enforce_scope: bool = True
+    # A YAML or JSON file of rule-name: check-string overrides.
+    file: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CorsSettings:
+    allowed_origins: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ("GET", "PUT", "POST", "DELETE", "PATCH")
+    max_age: int = 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class PlacementSettings:
+    # Who owns allocations written before microversion 1.8 without a project.
+    incomplete_consumer_project_id: str = "00000000-0000-0000-0000-000000000000"
+    incomplete_consumer_user_id: str = "00000000-0000-0000-0000-000000000000"
+    # Shuffle allocation candidates so concurrent schedulers spread out.
+    randomize_allocation_candidates: bool = False
+    # Upper bound on candidates computed per request (0: no bound).
+    max_allocation_candidates: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    policy: PolicySettings = PolicySettings()
+    cors: CorsSettings = CorsSettings()
+    placement: PlacementSettings = PlacementSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+class SettingsError(ValueError):
+    """A configuration file or variable that cannot be used."""
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Defaults, overridden by the TOML file, overridden by ``BERTH_*``."""
+    raw: dict[str, dict[str, object]] = {}
+    if config_file:
+        with open(config_file, "rb") as handle:
+            raw = tomllib.load(handle)
+    sections = {}
+    for field in dataclasses.fields(Settings):
+        section_type = typing.get_type_hints(Settings)[field.name]
+        values = dict(raw.pop(field.name, {}) or {})
+        values.update(_environment_values(field.name, section_type, environ))
+        sections[field.name] = _build_section(field.name, section_type, values)
+    if raw:
+        raise SettingsError(f"unknown configuration sections: {sorted(raw)}")
+    return Settings(**sections)
+
+
+def _environment_values(
+    section: str, section_type: type, environ: Mapping[str, str]
+) -> dict[str, str]:
+    found = {}
+    for field in dataclasses.fields(section_type):
+        variable = f"BERTH_{section}_{field.name}".upper()
+        if variable in environ:
+            found[field.name] = environ[variable]
+    return found
+
+
+def _build_section(section: str, section_type: type, values: dict) -> object:
+    hints = typing.get_type_hints(section_type)
+    known = {field.name for field in dataclasses.fields(section_type)}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(f"unknown settings in [{section}]: {sorted(unknown)}")
+    converted = {
+        name: _convert(f"{section}.{name}", hints[name], value)
+        for name, value in values.items()
+    }
+    return section_type(**converted)
+
+
+def _convert(name: str, wanted: object, value: object) -> object:
+    if wanted is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: expected a boolean, got {value!r}")
+    if wanted is int:
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name}: expected an integer, got {value!r}") from None
+    if typing.get_origin(wanted) is tuple:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        if isinstance(value, (list, tuple)):
+            return tuple(str(item) for item in value)
+        raise SettingsError(f"{name}: expected a list, got {value!r}")
+    if not isinstance(value, str):
+        raise SettingsError(f"{name}: expected a string, got {value!r}")
+    return value

@@ -1,0 +1,216 @@
+"""The placement domain: providers, inventories, consumers, allocations.
+
+These small immutable objects are what crosses the boundary between the API,
+the scheduler and the store. They carry no behaviour beyond derived values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping
+
+# Placement's upper bound for integer fields (a signed 32-bit int).
+MAX_INT = 2147483647
+
+# Which consumer type a consumer has when none was given (before 1.38).
+UNKNOWN_CONSUMER_TYPE = "unknown"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timestamps:
+    """When a record was created and last changed, for last-modified."""
+
+    created_at: datetime.datetime
+    updated_at: datetime.datetime | None = None
+
+    @property
+    def last_modified(self) -> datetime.datetime:
+        return self.updated_at or self.created_at
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResourceClass:
+    name: str
+    timestamps: Timestamps
+
+    @property
+    def is_custom(self) -> bool:
+        return self.name.startswith("CUSTOM_")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Trait:
+    name: str
+    timestamps: Timestamps
+
+    @property
+    def is_custom(self) -> bool:
+        return self.name.startswith("CUSTOM_")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResourceProvider:
+    uuid: str
+    name: str
+    generation: int
+    root_provider_uuid: str
+    parent_provider_uuid: str | None
+    timestamps: Timestamps
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Inventory:
+    resource_class: str
+    total: int
+    reserved: int = 0
+    min_unit: int = 1
+    max_unit: int = MAX_INT
+    step_size: int = 1
+    allocation_ratio: float = 1.0
+
+    @property
+    def capacity(self) -> float:
+        """How much may be allocated: ``(total - reserved) * ratio``."""
+        return (self.total - self.reserved) * self.allocation_ratio
+
+    def admits(self, amount: int) -> bool:
+        """True when one allocation of ``amount`` respects the unit rules."""
+        return (
+            self.min_unit <= amount <= self.max_unit
+            and amount % self.step_size == 0
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderInventories:
+    """A provider's whole inventory as read at one generation."""
+
+    provider: ResourceProvider
+    inventories: Mapping[str, Inventory]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderTraits:
+    provider: ResourceProvider
+    traits: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderAggregates:
+    provider: ResourceProvider
+    aggregates: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Consumer:
+    uuid: str
+    project_id: str
+    user_id: str
+    generation: int
+    consumer_type: str = UNKNOWN_CONSUMER_TYPE
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Allocation:
+    """An amount of one resource class that a consumer holds on a provider."""
+
+    resource_provider_uuid: str
+    resource_class: str
+    used: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderAllocation:
+    """What one provider holds for one consumer, with its generation."""
+
+    provider: ResourceProvider
+    resources: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerAllocations:
+    """Everything one consumer holds (empty when the consumer is unknown)."""
+
+    consumer: Consumer | None
+    allocations: tuple[ProviderAllocation, ...]
+    last_modified: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerUsage:
+    """A consumer's allocations on one provider (for GET .../allocations)."""
+
+    consumer_uuid: str
+    resources: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderAllocations:
+    provider: ResourceProvider
+    consumers: tuple[ConsumerUsage, ...]
+    last_modified: datetime.datetime | None = None
+
+
+class _NotChecked:
+    """The consumer generation is not checked (requests before 1.28)."""
+
+    def __repr__(self) -> str:
+        return "NOT_CHECKED"
+
+
+NOT_CHECKED = _NotChecked()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerClaim:
+    """Replace all of one consumer's allocations (an empty mapping clears them).
+
+    ``expected_generation`` is the consumer generation the caller read:
+    ``None`` asserts the consumer does not exist yet, ``NOT_CHECKED`` skips
+    the check (Placement before microversion 1.28). ``consumer_type`` of
+    ``None`` keeps the existing type (or ``unknown`` for a new consumer).
+    """
+
+    consumer_uuid: str
+    project_id: str
+    user_id: str
+    allocations: Mapping[str, Mapping[str, int]]
+    expected_generation: int | None | _NotChecked = NOT_CHECKED
+    consumer_type: str | None = None
+
+    @property
+    def clears(self) -> bool:
+        return not self.allocations
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InventoryChange:
+    """Replace a provider's inventory, guarded by its generation (reshaper)."""
+
+    provider_uuid: str
+    expected_generation: int
+    inventories: Mapping[str, Inventory]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    resource_class: str
+    usage: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageByConsumerType:
+    """Usages of one consumer type (``all`` sums every type) from 1.38."""
+
+    consumer_type: str
+    consumer_count: int
+    usages: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageReport:
+    """A provider's or a project's usage, with when it last changed."""
+
+    usages: Mapping[str, int]
+    last_modified: datetime.datetime | None = None
