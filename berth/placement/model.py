@@ -88,6 +88,7 @@ class ProviderInventories:
 
     provider: ResourceProvider
     inventories: Mapping[str, Inventory]
+    last_modified: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

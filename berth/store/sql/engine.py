@@ -1,0 +1,139 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+Two kinds of transaction: ``reading`` sees one snapshot; ``writing`` holds
+the write lock on SQLite (``BEGIN IMMEDIATE``) and row locks on PostgreSQL
+(``SELECT ... FOR UPDATE`` issued by the callers). Driver errors are turned
+into berth's errors here, on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from berth.placement import errors
+
+# How long a SQLite writer waits for another process's write lock.
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def utcnow() -> datetime.datetime:
+    """Naive UTC, as stored (SQLite has no time zones)."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    return value.replace(tzinfo=datetime.UTC) if value is not None else None
+
+
+def make_engine(url: str) -> Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ValueError(f"unsupported SQL database: {url}")
+
+
+def _sqlite_engine(url: sa.engine.URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
+    if not in_memory:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        # One shared connection is the only way threads see one in-memory DB.
+        poolclass=StaticPool if in_memory else None,
+    )
+    _take_over_sqlite_transactions(engine)
+    return engine
+
+
+def _take_over_sqlite_transactions(engine: Engine) -> None:
+    """Let berth issue BEGIN itself.
+
+    Works around pysqlite's own transaction handling, which defers BEGIN to
+    the first write and so turns a read-then-write transaction into a lock
+    upgrade that fails with "database is locked" under concurrency instead of
+    waiting (the failure Placement shows on SQLite with several workers).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode loses nothing on a process crash; only a power
+        # loss can drop the last commits.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        mode = "IMMEDIATE" if connection.info.get("berth_writing") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An engine and the two kinds of transaction berth uses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with _translated_errors(), self.engine.connect() as connection:
+            with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with _translated_errors(), self.engine.connect() as connection:
+            connection.info["berth_writing"] = True
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                connection.info.pop("berth_writing", None)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# PostgreSQL error codes that mean "another transaction got there first".
+_CONCURRENCY_SQLSTATES = {"40001", "40P01"}
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate in _CONCURRENCY_SQLSTATES:
+            raise errors.ConcurrentUpdate() from exc
+        if isinstance(exc, sa.exc.IntegrityError):
+            # A unique key taken by a concurrent writer between our check
+            # and our insert: the caller's view is stale.
+            raise errors.ConcurrentUpdate() from exc
+        raise
+
+
+def sqlite_path(url: str) -> str | None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(parsed.database)

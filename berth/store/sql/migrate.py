@@ -1,0 +1,23 @@
+"""Bring a database to the newest schema with Alembic, then sync the
+standard resource classes and traits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from berth.store.sql import catalog
+from berth.store.sql.engine import Database
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def upgrade(database: Database) -> None:
+    with database.writing() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        catalog.sync_standard_names(connection)

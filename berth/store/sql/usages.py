@@ -1,0 +1,72 @@
+"""Usage sums: per provider, and per project (and user) by consumer type."""
+
+from __future__ import annotations
+
+import collections
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from berth.placement.model import UNKNOWN_CONSUMER_TYPE, UsageByConsumerType, UsageReport
+from berth.store.sql import schema
+from berth.store.sql.engine import as_utc
+from berth.store.sql.providers import ProviderRow
+
+_alloc = schema.allocations
+_consumers = schema.consumers
+_inv = schema.inventories
+_rc = schema.resource_classes
+
+
+def provider_usages(conn: Connection, row: ProviderRow) -> UsageReport:
+    """Usage of every class the provider has inventory of (0 when unused)."""
+    records = conn.execute(
+        sa.select(
+            _rc.c.name,
+            sa.func.coalesce(sa.func.sum(_alloc.c.used), 0),
+            sa.func.max(sa.func.coalesce(_alloc.c.updated_at, _alloc.c.created_at)),
+        )
+        .select_from(_inv)
+        .join(_rc, _rc.c.id == _inv.c.resource_class_id)
+        .outerjoin(
+            _alloc,
+            sa.and_(
+                _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
+                _alloc.c.resource_class_id == _inv.c.resource_class_id,
+            ),
+        )
+        .where(_inv.c.resource_provider_id == row.id)
+        .group_by(_rc.c.name)
+    ).all()
+    changed = [when for _, _, when in records if when is not None]
+    return UsageReport(
+        usages={name: int(used) for name, used, _ in records},
+        last_modified=as_utc(max(changed)) if changed else None,
+    )
+
+
+def project_usages(
+    conn: Connection, project_id: str, user_id: str | None, consumer_type: str | None
+) -> list[UsageByConsumerType]:
+    query = (
+        sa.select(_consumers.c.consumer_type, _consumers.c.id, _rc.c.name, _alloc.c.used)
+        .join(_alloc, _alloc.c.consumer_id == _consumers.c.id)
+        .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
+        .where(_consumers.c.project_id == project_id)
+    )
+    if user_id is not None:
+        query = query.where(_consumers.c.user_id == user_id)
+    if consumer_type == UNKNOWN_CONSUMER_TYPE:
+        query = query.where(_consumers.c.consumer_type.is_(None))
+    elif consumer_type is not None:
+        query = query.where(_consumers.c.consumer_type == consumer_type)
+    usages: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    consumers: dict[str, set[int]] = collections.defaultdict(set)
+    for kind, consumer_id, resource_class, used in conn.execute(query):
+        kind = kind or UNKNOWN_CONSUMER_TYPE
+        usages[kind][resource_class] += used
+        consumers[kind].add(consumer_id)
+    return [
+        UsageByConsumerType(kind, len(consumers[kind]), dict(usages[kind]))
+        for kind in sorted(usages)
+    ]
