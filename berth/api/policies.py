@@ -1,0 +1,97 @@
+"""Placement's policy rules: names, default check strings and scopes.
+
+The rule names are Placement's, so operators' policy files keep working.
+New defaults: admin or service for everything, project readers for their own
+usages, service only for the reshaper. Each base rule also carries Placement's
+deprecated ``role:admin`` check, which oslo.policy ORs in when
+``enforce_new_defaults`` is off (the legacy defaults).
+"""
+
+from __future__ import annotations
+
+from oslo_policy import policy
+
+ADMIN_OR_SERVICE = "rule:admin_or_service_api"
+SERVICE = "rule:service_api"
+ADMIN_OR_PROJECT_READER_OR_SERVICE = "rule:admin_or_project_reader_or_service_api"
+
+_LEGACY_ADMIN = policy.DeprecatedRule(
+    name="rule:admin_api",
+    check_str="role:admin",
+    deprecated_reason="Placement's legacy default: admin only.",
+    deprecated_since="W",
+)
+
+# Rule name -> (default check string, method, path) for every operation.
+OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "placement:resource_providers:list": (ADMIN_OR_SERVICE, "GET", "/resource_providers"),
+    "placement:resource_providers:create": (ADMIN_OR_SERVICE, "POST", "/resource_providers"),
+    "placement:resource_providers:show": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}"),
+    "placement:resource_providers:update": (ADMIN_OR_SERVICE, "PUT", "/resource_providers/{uuid}"),
+    "placement:resource_providers:delete": (ADMIN_OR_SERVICE, "DELETE", "/resource_providers/{uuid}"),
+    "placement:resource_classes:list": (ADMIN_OR_SERVICE, "GET", "/resource_classes"),
+    "placement:resource_classes:create": (ADMIN_OR_SERVICE, "POST", "/resource_classes"),
+    "placement:resource_classes:show": (ADMIN_OR_SERVICE, "GET", "/resource_classes/{name}"),
+    "placement:resource_classes:update": (ADMIN_OR_SERVICE, "PUT", "/resource_classes/{name}"),
+    "placement:resource_classes:delete": (ADMIN_OR_SERVICE, "DELETE", "/resource_classes/{name}"),
+    "placement:resource_providers:inventories:list": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/inventories"),
+    "placement:resource_providers:inventories:create": (ADMIN_OR_SERVICE, "POST", "/resource_providers/{uuid}/inventories"),
+    "placement:resource_providers:inventories:show": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/inventories/{resource_class}"),
+    "placement:resource_providers:inventories:update": (ADMIN_OR_SERVICE, "PUT", "/resource_providers/{uuid}/inventories[/{resource_class}]"),
+    "placement:resource_providers:inventories:delete": (ADMIN_OR_SERVICE, "DELETE", "/resource_providers/{uuid}/inventories[/{resource_class}]"),
+    "placement:resource_providers:aggregates:list": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/aggregates"),
+    "placement:resource_providers:aggregates:update": (ADMIN_OR_SERVICE, "PUT", "/resource_providers/{uuid}/aggregates"),
+    "placement:resource_providers:usages": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/usages"),
+    "placement:usages": (ADMIN_OR_PROJECT_READER_OR_SERVICE, "GET", "/usages"),
+    "placement:traits:list": (ADMIN_OR_SERVICE, "GET", "/traits"),
+    "placement:traits:show": (ADMIN_OR_SERVICE, "GET", "/traits/{name}"),
+    "placement:traits:update": (ADMIN_OR_SERVICE, "PUT", "/traits/{name}"),
+    "placement:traits:delete": (ADMIN_OR_SERVICE, "DELETE", "/traits/{name}"),
+    "placement:resource_providers:traits:list": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/traits"),
+    "placement:resource_providers:traits:update": (ADMIN_OR_SERVICE, "PUT", "/resource_providers/{uuid}/traits"),
+    "placement:resource_providers:traits:delete": (ADMIN_OR_SERVICE, "DELETE", "/resource_providers/{uuid}/traits"),
+    "placement:allocations:manage": (ADMIN_OR_SERVICE, "POST", "/allocations"),
+    "placement:allocations:list": (ADMIN_OR_SERVICE, "GET", "/allocations/{consumer_uuid}"),
+    "placement:allocations:update": (ADMIN_OR_SERVICE, "PUT", "/allocations/{consumer_uuid}"),
+    "placement:allocations:delete": (ADMIN_OR_SERVICE, "DELETE", "/allocations/{consumer_uuid}"),
+    "placement:resource_providers:allocations:list": (ADMIN_OR_SERVICE, "GET", "/resource_providers/{uuid}/allocations"),
+    "placement:allocation_candidates:list": (ADMIN_OR_SERVICE, "GET", "/allocation_candidates"),
+    "placement:reshaper:reshape": (SERVICE, "POST", "/reshaper"),
+}
+
+
+def _base_rules(scope_types: list[str] | None) -> list[policy.RuleDefault]:
+    return [
+        policy.RuleDefault("admin_api", "role:admin", scope_types=scope_types),
+        policy.RuleDefault(
+            "service_api", "role:service",
+            scope_types=scope_types, deprecated_rule=_LEGACY_ADMIN,
+        ),
+        policy.RuleDefault(
+            "admin_or_service_api", "role:admin or role:service",
+            scope_types=scope_types, deprecated_rule=_LEGACY_ADMIN,
+        ),
+        policy.RuleDefault(
+            "project_reader_api", "role:reader and project_id:%(project_id)s",
+            deprecated_rule=_LEGACY_ADMIN,
+        ),
+        policy.RuleDefault(
+            "admin_or_project_reader_or_service_api",
+            "role:admin or rule:project_reader_api or role:service",
+            scope_types=scope_types, deprecated_rule=_LEGACY_ADMIN,
+        ),
+    ]
+
+
+def default_rules(enforce_scope: bool = True) -> list[policy.RuleDefault]:
+    """Every rule, project-scoped unless scope enforcement is off."""
+    scope_types = ["project"] if enforce_scope else None
+    operations = [
+        policy.DocumentedRuleDefault(
+            name, check_str, f"{method} {path}",
+            [{"method": method, "path": path}],
+            scope_types=scope_types,
+        )
+        for name, (check_str, method, path) in OPERATIONS.items()
+    ]
+    return _base_rules(scope_types) + operations

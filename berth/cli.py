@@ -1,0 +1,90 @@
+"""The command line: ``berth serve`` and ``berth db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from berth.config import Settings, SettingsError, load_settings
+
+# Environment variables through which ``serve`` hands its settings to worker
+# processes (uvicorn starts them by importing the app factory).
+CONFIG_FILE_VARIABLE = "BERTH_CONFIG_FILE"  # read by berth.service.app_from_environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (SettingsError, OSError) as exc:
+        parser.error(str(exc))
+    return args.run(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    _add_common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8778)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.set_defaults(run=_serve)
+
+    database = commands.add_parser("db", help="manage the database")
+    db_commands = database.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema")
+    _add_common(upgrade)
+    upgrade.set_defaults(run=_upgrade)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument("--db", help="database URL (overrides the configuration)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    environ = dict(os.environ)
+    if args.db:
+        environ["BERTH_DATABASE_URL"] = args.db
+    return load_settings(args.config, environ)
+
+
+def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from berth.store import open_store
+
+    store = open_store(settings.database.url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    print(f"database at {settings.database.url} is up to date")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from berth.service import build_app
+
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _upgrade(args, settings)
+    options = dict(host=args.host, port=args.port, log_level=settings.logging.level.lower())
+    if args.workers > 1:
+        # Workers rebuild the settings from the same sources in their process.
+        if args.config:
+            os.environ[CONFIG_FILE_VARIABLE] = os.path.abspath(args.config)
+        os.environ["BERTH_DATABASE_URL"] = settings.database.url
+        uvicorn.run("berth.service:app_from_environment", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(build_app(settings), **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
