@@ -30,7 +30,9 @@ class Timestamps:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ResourceClass:
+class CatalogName:
+    """A standard or custom (``CUSTOM_*``) name in one of the catalogs."""
+
     name: str
     timestamps: Timestamps
 
@@ -40,13 +42,13 @@ class ResourceClass:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Trait:
-    name: str
-    timestamps: Timestamps
+class ResourceClass(CatalogName):
+    """A kind of resource: VCPU, MEMORY_MB, CUSTOM_GOLD_BAREMETAL..."""
 
-    @property
-    def is_custom(self) -> bool:
-        return self.name.startswith("CUSTOM_")
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Trait(CatalogName):
+    """A qualitative property of a provider: HW_CPU_X86_AVX2, CUSTOM_..."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
