@@ -13,3 +13,10 @@ test:
 
 install:
 	scripts/install-python test
+
+# Run upstream Placement 16.0.0's gabbi suite (downloaded from PyPI, cached in
+# .cache/compat) against live berth servers; see docs/compatibility.md.
+# Extra arguments: make compat COMPAT_ARGS="cors.yaml --list-failures"
+compat:
+	scripts/install-python test
+	.venv/bin/python -m tests.compat.run $(COMPAT_ARGS)

@@ -94,13 +94,21 @@ def run_handler(handler: Handler, req: ApiRequest, ctx: errors.ErrorContext) -> 
     return response
 
 
-def make_endpoint(
-    methods: Mapping[str, tuple[Handler, ...]], services: Services
-) -> Callable[[Request], object]:
-    """The endpoint serving every method of one path."""
-    allow = ", ".join(methods)
+class PathEndpoint:
+    """The ASGI endpoint serving every method of one path (an ASGI class
+    rather than a function, so that Starlette routes every method to it)."""
 
-    async def endpoint(request: Request) -> Response:
+    def __init__(self, methods: Mapping[str, tuple[Handler, ...]], services: Services) -> None:
+        self.methods = methods
+        self.services = services
+        self.allow = ", ".join(methods)
+
+    async def __call__(self, scope, receive, send) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        methods, services, allow = self.methods, self.services, self.allow
         ctx = error_context(request.scope)
         handlers = methods.get(request.method)
         if handlers is None:
@@ -125,7 +133,6 @@ def make_endpoint(
             settings=services.settings,
             enforcer=services.enforcer,
             url_prefix=request.scope.get("root_path", ""),
+            host_url=f"{request.url.scheme}://{request.url.netloc}",
         )
         return await run_in_threadpool(run_handler, chosen, api_request, ctx)
-
-    return endpoint

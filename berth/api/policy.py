@@ -18,6 +18,11 @@ from berth.api.auth import Credentials
 from berth.config import PolicySettings
 
 
+# Without a configured file oslo.policy still looks for one: give it a path
+# that cannot exist, so a stray policy.yaml is never picked up.
+NO_POLICY_FILE = "/nonexistent/berth/policy.yaml"
+
+
 class PolicyDenied(Exception):
     """The caller may not perform ``rule`` (answered 403)."""
 
@@ -34,14 +39,14 @@ class PolicyEnforcer:
         # berth's settings must not leak into (or from) the global CONF.
         conf = cfg.ConfigOpts()
         conf([], project="berth", default_config_files=[], default_config_dirs=[])
-        self._enforcer = policy.Enforcer(conf, use_conf=True)
+        self._enforcer = policy.Enforcer(
+            conf,
+            policy_file=os.path.abspath(settings.file) if settings.file else NO_POLICY_FILE,
+            use_conf=True,
+        )
+        # The Enforcer registers the [oslo_policy] options; then set ours.
         conf.set_override("enforce_new_defaults", settings.enforce_new_defaults, "oslo_policy")
         conf.set_override("policy_dirs", [], "oslo_policy")
-        conf.set_override(
-            "policy_file",
-            os.path.abspath(settings.file) if settings.file else "berth-no-policy-file",
-            "oslo_policy",
-        )
         # Placement silences these too: every default changed at once.
         self._enforcer.suppress_default_change_warnings = True
         self._enforcer.suppress_deprecation_warnings = True

@@ -38,6 +38,8 @@ class ApiRequest:
     enforcer: PolicyEnforcer
     # The mount point, prefixed to every URL the API hands out.
     url_prefix: str = ""
+    # scheme://host[:port] of the request, for absolute Location headers.
+    host_url: str = ""
 
     def wants(self, version: str) -> bool:
         """True when the request's microversion is at least ``version``."""
@@ -59,3 +61,8 @@ class ApiRequest:
 
     def url(self, path: str) -> str:
         return f"{self.url_prefix}{path}"
+
+    def absolute_url(self, url: str) -> str:
+        """``url`` with scheme and host (Placement's WebOb makes every
+        Location header absolute this way)."""
+        return url if "://" in url else f"{self.host_url}{url}"

@@ -58,7 +58,7 @@ def json_response(
     """A JSON answer; ``last_modified`` adds the 1.15 caching headers."""
     headers = _cache_headers(req, last_modified)
     if location:
-        headers["location"] = location
+        headers["location"] = req.absolute_url(location)
     return Response(
         orjson.dumps(body), status_code=status, headers=headers, media_type=JSON
     )
@@ -74,5 +74,5 @@ def empty_response(
     """An answer without a body (and without a content type)."""
     headers = _cache_headers(req, last_modified)
     if location:
-        headers["location"] = location
+        headers["location"] = req.absolute_url(location)
     return Response(status_code=status, headers=headers)

@@ -7,8 +7,8 @@
 Prints a table of files with passed/failed counts and ends with the line
 ``compat: N passed, M failed``. Results are saved as JSON (--json) for
 ``python -m tests.compat.report``. The exit status is 0 when the failures
-are exactly those listed in known_failures.txt (for --target berth; for
---target placement only with --known-failures FILE).
+are exactly the expected ones: known_failures.txt (for --target berth, or
+--known-failures FILE) plus the harness's own limitations.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import upstream_suite
 from .file_runner import add_launcher_arguments, launcher_from_namespace
-from .known_failures import known_failures_path, load_known_failures
+from .known_failures import expected_failures
 from .outcomes import FAILED, PASSED, SKIPPED, FileResult, SuiteResult, save_suite_result
 from .suite_runner import DEFAULT_WORKERS, run_suite
 
@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"where to save the results (default {DEFAULT_JSON})")
     parser.add_argument("--known-failures", type=Path,
                         help="expected failures (default: known_failures.txt "
-                        "for --target berth, none for placement)")
+                        "for --target berth; for placement only the harness's own "
+                        "limitations)")
     parser.add_argument("--list-failures", action="store_true",
                         help="list every failing test with its first line")
     return parser.parse_args(argv)
@@ -65,12 +66,6 @@ def results_table(result: SuiteResult) -> Table:
 def _failed_cell(file_result: FileResult) -> str:
     failed = file_result.count(FAILED)
     return f"[red]{failed}[/red]" if failed else "0"
-
-
-def expected_failures(args: argparse.Namespace) -> dict[str, str]:
-    if args.known_failures:
-        return load_known_failures(args.known_failures)
-    return load_known_failures(known_failures_path()) if args.target == "berth" else {}
 
 
 def compare_with_known(console: Console, result: SuiteResult, known: dict[str, str],
@@ -113,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     save_suite_result(result, args.json)
     console.print(results_table(result))
     console.print(f"results: {args.json}; {result.seconds:.0f}s")
-    matches = compare_with_known(console, result, expected_failures(args),
+    matches = compare_with_known(console, result,
+                                 expected_failures(args.target, args.known_failures),
                                  args.list_failures)
     print(f"compat: {result.count(PASSED)} passed, {result.count(FAILED)} failed")
     return 0 if matches else 1

@@ -43,11 +43,27 @@ def new_run_dir() -> Path:
     """A fresh directory for this run's workdirs and logs; old runs pruned."""
     runs = upstream_suite.cache_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    for old in sorted(runs.iterdir(), key=lambda path: path.stat().st_mtime)[:-RUNS_KEPT]:
+    finished = [path for path in runs.iterdir() if not _run_in_progress(path)]
+    for old in sorted(finished, key=lambda path: path.stat().st_mtime)[:-RUNS_KEPT]:
         shutil.rmtree(old, ignore_errors=True)
     run_dir = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}")
     run_dir.mkdir()
     return run_dir
+
+
+def _run_in_progress(run_dir: Path) -> bool:
+    """Whether the process that made run_dir (named ...-PID) still exists;
+    several runs may share the cache (make compat next to pytest)."""
+    pid = run_dir.name.rpartition("-")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_suite(launcher: Launcher, files: list[str] | None = None,

@@ -1,0 +1,86 @@
+"""Assembly: the ASGI app from the route table, the middleware list and the
+exception handlers.
+
+``create_app(settings, store)`` is the contract with the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from berth.api import auth, errors
+from berth.api.cors import CORSMiddleware
+from berth.api.dispatch import Services, PathEndpoint, error_response
+from berth.api.middleware import (
+    AuthMiddleware,
+    BodyHeadersMiddleware,
+    MicroversionMiddleware,
+    MountMiddleware,
+    RequestIdMiddleware,
+    error_context,
+)
+from berth.api.policy import PolicyEnforcer
+from berth.api.routes import ROUTES
+from berth.config import Settings
+from berth.store.port import Store
+
+
+def _credentials_reader(settings: Settings):
+    strategy = settings.api.auth_strategy
+    if strategy == auth.NOAUTH2:
+        return auth.noauth2_credentials
+    if strategy == auth.KEYSTONE:
+        return auth.keystone_credentials
+    raise ValueError(f"unknown auth_strategy: {strategy!r}")
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first; see middleware.py for what each one does."""
+    stack = [
+        Middleware(RequestIdMiddleware),
+        Middleware(MountMiddleware, prefix=settings.api.root_path),
+    ]
+    if settings.cors.allowed_origins:
+        stack.append(Middleware(CORSMiddleware, settings=settings.cors))
+    if settings.api.auth_strategy == auth.KEYSTONE:
+        from berth.api.keystone import KeystoneMiddleware
+
+        stack.append(Middleware(KeystoneMiddleware, settings=settings.api))
+    stack += [
+        Middleware(AuthMiddleware, read_credentials=_credentials_reader(settings)),
+        Middleware(MicroversionMiddleware),
+        Middleware(BodyHeadersMiddleware),
+    ]
+    return stack
+
+
+async def _not_found(request: Request, exc: HTTPException) -> Response:
+    # No route matched: Placement raises this 404 outside its handlers.
+    err = errors.ApiError(exc.status_code, vary=False)
+    return error_response(err, error_context(request.scope))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return error_response(errors.ApiError(500, str(exc)), error_context(request.scope))
+
+
+def create_app(settings: Settings, store: Store) -> Starlette:
+    services = Services(store=store, settings=settings, enforcer=PolicyEnforcer(settings.policy))
+    routes = [
+        Route(path, PathEndpoint(methods, services))
+        for path, methods in ROUTES.items()
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=_middleware(settings),
+        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+    )
+    # "/resource_providers/" is not "/resource_providers" in Placement: 404.
+    app.router.redirect_slashes = False
+    app.state.services = services
+    return app
