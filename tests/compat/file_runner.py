@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import time
@@ -36,10 +37,40 @@ def server_config_for(fixture_names: tuple[str, ...]) -> ServerConfig:
     return configs[-1] if configs else gabbi_fixtures.APIFixture.server_config
 
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+STATUS_MISMATCH = re.compile(r"'(\d{3})' not found in \[([^\]]*)\], response:")
+
+
 def summarize(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    return f"{type(error).__name__}: {first}"[:300]
+    """One line: the gabbi assertion, or for a wrong status code the status
+    and the error body's detail. UUIDs (new every run) become <uuid>, so the
+    same failure reads the same in every run."""
+    text = UUID.sub("<uuid>", str(error))
+    mismatch = STATUS_MISMATCH.search(text)
+    if mismatch:
+        expected = mismatch.group(2).replace("'", "")
+        detail = _error_detail(text[mismatch.end():])
+        return f"got {mismatch.group(1)}, expected {expected}{detail}"[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _error_detail(body: str) -> str:
+    """': <detail>' from a Placement error body, '' if there is none."""
+    try:
+        detail = json.loads(body)["errors"][0]["detail"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    lines = [line.strip() for line in str(detail).splitlines() if line.strip()]
+    # Placement's details start with the status's generic phrase; the
+    # specific reason, when there is one, is the line after it.
+    return f": {lines[-1]}" if lines else ""
+
+
+def request_line(test: unittest.TestCase) -> str:
+    """'METHOD /path' of a gabbi test, without the query string."""
+    data = getattr(test, "test_data", {})
+    return f"{data.get('method', '?')} {str(data.get('url', '?')).split('?')[0]}"
 
 
 class OutcomeCollector(unittest.TestResult):
@@ -57,7 +88,7 @@ class OutcomeCollector(unittest.TestResult):
             self.results[index] = (status, summary, detail[:MAX_DETAIL])
 
     def _record_error(self, test, err) -> None:
-        summary = summarize(err[1])
+        summary = f"{request_line(test)}: {summarize(err[1])}"
         detail = self._exc_info_to_string(err, test)
         if not self.results:  # gabbi reports a fixture error on the first test
             self.fixture_error = summary

@@ -89,7 +89,7 @@ def _print_list(console: Console, title: str, lines: list[str]) -> None:
         return
     console.print(f"[bold]{title}[/bold] ({len(lines)}):")
     for line in lines[:MAX_LISTED]:
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     if len(lines) > MAX_LISTED:
         console.print(f"  ... and {len(lines) - MAX_LISTED} more (see --json output)")
 

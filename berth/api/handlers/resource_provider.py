@@ -100,17 +100,16 @@ def create_resource_provider(req: ApiRequest) -> Response:
     data = req.json(schema.POST_PROVIDER_V1_14 if req.wants("1.14") else schema.POST_PROVIDER)
     name = data["name"]
     provider_uuid = _normalized_uuid(data.get("uuid"))
-    parent_uuid = data.get("parent_provider_uuid")
-    failure = f'Unable to create resource provider "{name}", {provider_uuid}: Object action create failed because: '
-    if parent_uuid == provider_uuid:
-        raise ApiError(
-            400,
-            failure + "parent provider UUID cannot be same as UUID. Please set "
-            "parent provider UUID to None if there is no parent.",
-        )
+    failure = (
+        f'Unable to create resource provider "{name}", {provider_uuid}: '
+        "Object action create failed because: "
+    )
     try:
-        provider = req.store.create_provider(provider_uuid, name, parent_uuid)
+        provider = req.store.create_provider(provider_uuid, name, data.get("parent_provider_uuid"))
+    except domain.InvalidParent as exc:
+        raise ApiError(400, failure + str(exc)) from None
     except domain.ResourceProviderNotFound:
+        # The port's other way of saying the parent does not exist.
         raise ApiError(400, failure + "parent provider UUID does not exist.") from None
     location = provider_url(req, provider.uuid)
     if not req.wants("1.20"):

@@ -18,6 +18,8 @@ from berth.placement.model import UsageByConsumerType
 
 PROVIDER_USAGES = "placement:resource_providers:usages"
 TOTAL_USAGES = "placement:usages"
+# The pseudo consumer type of GET /usages?consumer_type=all (1.38).
+ALL_CONSUMER_TYPES = "all"
 
 
 @json_answer
@@ -41,6 +43,16 @@ def _by_consumer_type(groups: list[UsageByConsumerType]) -> dict:
     }
 
 
+def _merged(groups: list[UsageByConsumerType]) -> UsageByConsumerType:
+    """One group, "all", for every consumer type (a consumer has one type,
+    so the counts add up)."""
+    return UsageByConsumerType(
+        consumer_type=ALL_CONSUMER_TYPES,
+        consumer_count=sum(group.consumer_count for group in groups),
+        usages=_summed(groups),
+    )
+
+
 def _summed(groups: list[UsageByConsumerType]) -> dict[str, int]:
     total: Counter[str] = Counter()
     for group in groups:
@@ -55,8 +67,13 @@ def get_total_usages(req: ApiRequest) -> Response:
     # their own project's usages).
     req.authorize(TOTAL_USAGES, {"project_id": req.query.get("project_id")})
     wanted = query.usage_filter(req)
+    every_type = wanted.consumer_type == ALL_CONSUMER_TYPES
     groups = req.store.get_project_usages(
-        wanted.project_id, user_id=wanted.user_id, consumer_type=wanted.consumer_type
+        wanted.project_id,
+        user_id=wanted.user_id,
+        consumer_type=None if every_type else wanted.consumer_type,
     )
+    if every_type and groups:
+        groups = [_merged(groups)]
     usages = _by_consumer_type(groups) if req.wants("1.38") else _summed(groups)
     return json_response(req, {"usages": usages}, last_modified=utcnow())
