@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from berth.api import auth, errors
 from berth.api.cors import CORSMiddleware
-from berth.api.dispatch import Services, PathEndpoint, error_response
+from berth.api.dispatch import PathEndpoint, Services, error_response
+from berth.api.keystone import KeystoneAuthenticator
 from berth.api.middleware import (
     AuthMiddleware,
     BodyHeadersMiddleware,
@@ -30,16 +31,16 @@ from berth.config import Settings
 from berth.store.port import Store
 
 
-def _credentials_reader(settings: Settings):
+def _authenticator(settings: Settings):
     strategy = settings.api.auth_strategy
     if strategy == auth.NOAUTH2:
-        return auth.noauth2_credentials
+        return auth.NoAuth2()
     if strategy == auth.KEYSTONE:
-        return auth.keystone_credentials
+        return KeystoneAuthenticator(settings.api.keystone_url)
     raise ValueError(f"unknown auth_strategy: {strategy!r}")
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def _middleware(settings: Settings, authenticator: object) -> list[Middleware]:
     """Outermost first; see middleware.py for what each one does."""
     stack = [
         Middleware(RequestIdMiddleware),
@@ -47,12 +48,8 @@ def _middleware(settings: Settings) -> list[Middleware]:
     ]
     if settings.cors.allowed_origins:
         stack.append(Middleware(CORSMiddleware, settings=settings.cors))
-    if settings.api.auth_strategy == auth.KEYSTONE:
-        from berth.api.keystone import KeystoneMiddleware
-
-        stack.append(Middleware(KeystoneMiddleware, settings=settings.api))
     stack += [
-        Middleware(AuthMiddleware, read_credentials=_credentials_reader(settings)),
+        Middleware(AuthMiddleware, authenticator=authenticator),
         Middleware(MicroversionMiddleware),
         Middleware(BodyHeadersMiddleware),
     ]
@@ -71,16 +68,18 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, store: Store) -> Starlette:
     services = Services(store=store, settings=settings, enforcer=PolicyEnforcer(settings.policy))
+    authenticator = _authenticator(settings)
     routes = [
         Route(path, PathEndpoint(methods, services))
         for path, methods in ROUTES.items()
     ]
     app = Starlette(
         routes=routes,
-        middleware=_middleware(settings),
+        middleware=_middleware(settings, authenticator),
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
     # "/resource_providers/" is not "/resource_providers" in Placement: 404.
     app.router.redirect_slashes = False
     app.state.services = services
+    app.state.authenticator = authenticator
     return app

@@ -1,11 +1,12 @@
 """Who is calling: credentials from the request headers.
 
+An authenticator turns a request's headers into Credentials, or None when
+the request carries none it accepts (answered 401, except at the root).
+
 ``noauth2`` (development and tests) trusts ``x-auth-token: user[:project]``
 as Placement's NoAuthMiddleware does: the token ``admin`` without ``x-roles``
 is an admin, ``x-roles``, ``x-project-id`` and ``openstack-system-scope`` are
-honoured. ``keystone`` reads the headers keystonemiddleware sets once it has
-validated the token (``x-user-id``, ``x-project-id``, ``x-roles``, ...).
-The root document needs no credentials.
+honoured. ``keystone`` (keystone.py) validates the token with Keystone.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def _roles(header: str) -> tuple[str, ...]:
     return tuple(role.strip() for role in header.split(",") if role.strip())
 
 
+class NoAuth2:
+    """The noauth2 authenticator and its 401 (WebOb's own JSON format)."""
+
+    async def __call__(self, headers: Mapping[str, str]) -> Credentials | None:
+        return noauth2_credentials(headers)
+
+    def unauthorized(self) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        from berth.api.errors import unauthorized_body
+
+        return unauthorized_body(), []
+
+
 def noauth2_credentials(headers: Mapping[str, str]) -> Credentials | None:
     """Credentials from a fake token, or None when there is no token."""
     token = headers.get("x-auth-token")
@@ -66,21 +79,4 @@ def noauth2_credentials(headers: Mapping[str, str]) -> Credentials | None:
         project_id=project_id or None,
         roles=roles,
         system_scope=system_scope,
-    )
-
-
-def keystone_credentials(headers: Mapping[str, str]) -> Credentials | None:
-    """Credentials from the headers of a token keystonemiddleware accepted,
-    or None when it found no valid token."""
-    if headers.get("x-identity-status", "").lower() != "confirmed":
-        return None
-    user_id = headers.get("x-user-id") or headers.get("x-user")
-    if not user_id:
-        return None
-    return Credentials(
-        user_id=user_id,
-        project_id=headers.get("x-project-id") or headers.get("x-tenant-id") or None,
-        roles=_roles(headers.get("x-roles", "")),
-        system_scope=headers.get("openstack-system-scope") or None,
-        domain_id=headers.get("x-domain-id") or None,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import logging
 import re
 from collections.abc import Mapping
 
@@ -20,8 +19,6 @@ import orjson
 
 from berth.api import microversion, negotiation
 from berth.placement import errors as domain
-
-LOG = logging.getLogger(__name__)
 
 # Placement's error codes. The strings are part of the API: never change or
 # reuse one.
@@ -48,6 +45,7 @@ TITLES = {
     409: "Conflict",
     415: "Unsupported Media Type",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 # WebOb's explanation of each status, which Placement puts before every
@@ -68,6 +66,7 @@ _EXPLANATIONS = {
     415: "The request media type {content_type} is not supported by this server. ",
     500: "The server has either erred or is incapable of performing the "
     "requested operation.",
+    503: "The server is currently unavailable. Please try again at a later time.",
 }
 # Statuses whose WebOb template ends right after the detail.
 _SHORT_TEMPLATE = {405, 406, 415}

@@ -136,33 +136,40 @@ class MountMiddleware:
 
 
 class AuthMiddleware:
-    """Finds the caller's credentials; 401 without them, except at the root."""
+    """Finds the caller's credentials with the configured authenticator
+    (auth.py, keystone.py); 401 without them, except at the root."""
 
-    def __init__(self, app: ASGIApp, read_credentials: Callable[..., auth.Credentials | None]) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Any) -> None:
         self.app = app
-        self.read_credentials = read_credentials
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        credentials = self.read_credentials(Headers(scope=scope))
+        try:
+            credentials = await self.authenticator(Headers(scope=scope))
+        except Exception as exc:
+            LOG.error("cannot authenticate: %s", exc)
+            await send_error(scope, send, errors.ApiError(503, "Authentication is unavailable."))
+            return
         if credentials is None:
             if get_route_path(scope) not in auth.PUBLIC_PATHS:
-                await _send_unauthorized(send)
+                body, headers = self.authenticator.unauthorized()
+                await _send_raw(send, 401, body, headers)
                 return
             credentials = auth.ANONYMOUS
         scope[CREDENTIALS] = credentials
         await self.app(scope, receive, send)
 
 
-async def _send_unauthorized(send: Send) -> None:
-    body = errors.unauthorized_body()
+async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        *extra,
     ]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

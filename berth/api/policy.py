@@ -17,7 +17,6 @@ from berth.api import policies
 from berth.api.auth import Credentials
 from berth.config import PolicySettings
 
-
 # Without a configured file oslo.policy still looks for one: give it a path
 # that cannot exist, so a stray policy.yaml is never picked up.
 NO_POLICY_FILE = "/nonexistent/berth/policy.yaml"

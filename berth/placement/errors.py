@@ -145,7 +145,7 @@ class CannotDeleteParent(Conflict):
 class InventoryInUse(Conflict):
     def __init__(self, provider_uuid: str, resource_classes: list[str]) -> None:
         self.provider_uuid = provider_uuid
-        self.resource_classes = sorted(resource_classes)
+        self.resource_classes = list(resource_classes)
         super().__init__(
             f"Inventory for '{', '.join(self.resource_classes)}' on "
             f"resource provider '{provider_uuid}' in use."

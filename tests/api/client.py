@@ -29,7 +29,7 @@ class ApiClient:
         self.client = client
 
     @classmethod
-    def for_app(cls, settings: Settings, store: Store) -> "ApiClient":
+    def for_app(cls, settings: Settings, store: Store) -> ApiClient:
         return cls(TestClient(create_app(settings, store), raise_server_exceptions=False))
 
     def close(self) -> None:

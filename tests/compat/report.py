@@ -34,6 +34,26 @@ remove the line (python -m tests.compat.report known-failures does it).
 The list only shrinks; see docs/compatibility.md."""
 
 
+# (pattern on a failure summary, reason written to known_failures.txt)
+_REASONS = (
+    (re.compile(r"^GET /allocation_candidates: got 404"),
+     "allocation candidates not implemented (GET /allocation_candidates: 404)"),
+    (re.compile(r"unable to replace \$RESPONSE in \$HISTORY\['([^']*)'\]"),
+     "needs the response of the failing test '{0}'"),
+    (re.compile(r"unable to replace \$RESPONSE in \$RESPONSE"),
+     "needs the response of the previous, failing test"),
+)
+
+
+def reason_for(summary: str) -> str:
+    """A short, stable reason: a known cause, else the failure's first line."""
+    for pattern, reason in _REASONS:
+        match = pattern.search(summary)
+        if match:
+            return reason.format(*match.groups())
+    return summary
+
+
 def markdown_table(result: SuiteResult) -> str:
     today = datetime.date.today().isoformat()
     total = len(result.outcomes())
@@ -68,7 +88,7 @@ def updated_known_failures(result: SuiteResult, current: dict[str, str],
     outcomes = result.by_test_id()
     kept = {test_id: reason for test_id, reason in current.items()
             if test_id not in outcomes or outcomes[test_id].status == FAILED}
-    new = {test_id: outcome.summary for test_id, outcome in outcomes.items()
+    new = {test_id: reason_for(outcome.summary) for test_id, outcome in outcomes.items()
            if outcome.status == FAILED and test_id not in current
            and test_id not in HARNESS_LIMITATIONS}
     if add_new:

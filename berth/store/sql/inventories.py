@@ -47,7 +47,10 @@ def usage_by_class(conn: Connection, provider_id: int) -> dict[str, int]:
         sa.select(_rc.c.name, sa.func.sum(alloc.c.used))
         .join(_rc, _rc.c.id == alloc.c.resource_class_id)
         .where(alloc.c.resource_provider_id == provider_id)
-        .group_by(_rc.c.name)
+        .group_by(_rc.c.id, _rc.c.name)
+        # Class id order (standard classes first, as os-resource-classes
+        # lists them) is the order Placement names classes in messages.
+        .order_by(_rc.c.id)
     )
     return {name: int(used) for name, used in records}
 
@@ -111,11 +114,11 @@ def _refuse_below_usage(
     """Removing a class in use, or shrinking capacity below usage, is refused
     so that usage never exceeds capacity (Placement allows the shrink)."""
     usage = usage_by_class(conn, row.id)
-    in_use = sorted(
+    in_use = [
         name
         for name, used in usage.items()
         if used and (name not in wanted or wanted[name].capacity < used)
-    )
+    ]
     if in_use:
         raise errors.InventoryInUse(row.uuid, in_use)
 

@@ -1,0 +1,59 @@
+"""POST /reshaper (1.30)."""
+
+from __future__ import annotations
+
+from tests.api.client import error_of, new_uuid
+
+
+def _allocation(rp: str, consumer_generation, **resources) -> dict:
+    return {"allocations": {rp: {"resources": resources}}, "project_id": "p", "user_id": "u",
+            "consumer_generation": consumer_generation, "consumer_type": "INSTANCE"}
+
+
+def test_moves_inventory_and_allocations_to_a_child(api):
+    root = api.create_provider()["uuid"]
+    api.set_inventory(root, VCPU=8)
+    consumer = new_uuid()
+    api.allocate(consumer, {root: {"VCPU": 2}})
+    child = api.create_provider(parent=root)["uuid"]
+    body = {
+        "inventories": {
+            root: {"resource_provider_generation": api.generation(root), "inventories": {}},
+            child: {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}},
+        },
+        "allocations": {consumer: _allocation(child, 1, VCPU=2)},
+    }
+    assert api.post("/reshaper", body, version="1.29").status_code == 404
+    response = api.post("/reshaper", body)
+    assert response.status_code == 204, response.text
+    assert api.get(f"/allocations/{consumer}").json()["allocations"][child]["resources"] == {"VCPU": 2}
+    assert api.get(f"/resource_providers/{root}/inventories").json()["inventories"] == {}
+
+
+def test_stale_generation_and_unknown_provider(api):
+    rp = api.create_provider()["uuid"]
+    stale = api.post("/reshaper", {
+        "inventories": {rp: {"resource_provider_generation": 5, "inventories": {}}},
+        "allocations": {},
+    })
+    assert stale.status_code == 409
+    assert error_of(stale)["code"] == "placement.concurrent_update"
+    unknown = new_uuid()
+    missing = api.post("/reshaper", {
+        "inventories": {unknown: {"resource_provider_generation": 0, "inventories": {}}},
+        "allocations": {},
+    })
+    assert missing.status_code == 400
+    assert error_of(missing)["code"] == "placement.resource_provider.not_found"
+
+
+def test_consumer_type_required_from_1_38(api):
+    rp = api.create_provider()["uuid"]
+    api.set_inventory(rp, VCPU=8)
+    allocation = _allocation(rp, None, VCPU=1)
+    del allocation["consumer_type"]
+    body = {"inventories": {rp: {"resource_provider_generation": 1,
+                                 "inventories": {"VCPU": {"total": 8}}}},
+            "allocations": {new_uuid(): allocation}}
+    assert api.post("/reshaper", body, version="1.38").status_code == 400
+    assert api.post("/reshaper", body, version="1.37").status_code == 204

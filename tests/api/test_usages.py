@@ -1,0 +1,41 @@
+"""/resource_providers/{uuid}/usages and /usages (1.9, by type from 1.38)."""
+
+from __future__ import annotations
+
+from tests.api.client import error_of, new_uuid
+
+
+def test_provider_usages(api):
+    rp = api.create_provider()["uuid"]
+    api.set_inventory(rp, VCPU=8, DISK_GB=100)
+    api.allocate(new_uuid(), {rp: {"VCPU": 3}})
+    body = api.get(f"/resource_providers/{rp}/usages").json()
+    assert body == {"resource_provider_generation": api.generation(rp),
+                    "usages": {"VCPU": 3, "DISK_GB": 0}}
+    assert api.get(f"/resource_providers/{new_uuid()}/usages").status_code == 404
+
+
+def test_total_usages_from_1_9(api):
+    rp = api.create_provider()["uuid"]
+    api.set_inventory(rp, VCPU=8)
+    api.allocate(new_uuid(), {rp: {"VCPU": 1}}, project="p1", user="u1")
+    api.allocate(new_uuid(), {rp: {"VCPU": 2}}, project="p1", user="u2", consumer_type="MIGRATION")
+    assert api.get("/usages?project_id=p1", version="1.8").status_code == 404
+    assert api.get("/usages?project_id=p1", version="1.9").json() == {"usages": {"VCPU": 3}}
+    assert api.get("/usages?project_id=p1&user_id=u2", version="1.37").json() == {"usages": {"VCPU": 2}}
+    assert api.get("/usages?project_id=p1").json() == {"usages": {
+        "INSTANCE": {"VCPU": 1, "consumer_count": 1},
+        "MIGRATION": {"VCPU": 2, "consumer_count": 1},
+    }}
+    assert api.get("/usages?project_id=p1&consumer_type=all").json() == {
+        "usages": {"all": {"VCPU": 3, "consumer_count": 2}}
+    }
+    assert api.get("/usages?project_id=p1&consumer_type=INSTANCE", version="1.37").status_code == 400
+
+
+def test_total_usages_validation(api):
+    missing = api.get("/usages")
+    assert missing.status_code == 400
+    assert "'project_id' is a required property" in error_of(missing)["detail"]
+    assert api.get("/usages?project_id=p&bad=1").status_code == 400
+    assert api.get(f"/usages?project_id={'x' * 256}").status_code == 400
