@@ -20,3 +20,9 @@ install:
 compat:
 	scripts/install-python test
 	.venv/bin/python -m tests.compat.run $(COMPAT_ARGS)
+
+# The 3-node Cassandra node-kill tests (several minutes; not part of `make test`).
+test-cluster:
+	scripts/install-system-packages
+	scripts/install-python test
+	.venv/bin/pytest -m cassandra_cluster tests/backends/cassandra

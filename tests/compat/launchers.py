@@ -230,15 +230,15 @@ def _spawn(plan: LaunchPlan, log_path: Path) -> subprocess.Popen:
             # Own process group: stop_process can clean up a server's own
             # children (gunicorn workers) by group id.
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the server if the harness is killed outright.
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when its parent dies (preexec_fn).
 
-    Works around SIGKILL of the worker (timeouts, OOM), where no finally
-    block runs and the server would otherwise outlive the run.
+    Works around SIGKILL of a parent (timeouts, OOM), where no finally
+    block runs and the child would otherwise outlive the run.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

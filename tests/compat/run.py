@@ -104,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"  {file_result.file}: {file_result.count(PASSED)} passed, "
                       f"{file_result.count(FAILED)} failed ({file_result.seconds:.1f}s)")
 
-    result = run_suite(launcher, args.files or None, args.workers, progress)
+    try:
+        result = run_suite(launcher, args.files or None, args.workers, progress)
+    except KeyboardInterrupt:  # workers and servers are already stopped
+        console.print("interrupted")
+        return 130
     save_suite_result(result, args.json)
     console.print(results_table(result))
     console.print(f"results: {args.json}; {result.seconds:.0f}s")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import upstream_suite
-from .launchers import Launcher, log_tail
+from .launchers import Launcher, die_with_parent, log_tail
 from .outcomes import FAILED, FileResult, SuiteResult, TestOutcome, file_result_from_dict
 
 DEFAULT_WORKERS = int(os.environ.get("BERTH_COMPAT_WORKERS", "2"))
@@ -117,8 +117,11 @@ def _start_worker(launcher: Launcher, gabbits: Path, file: str, run_dir: Path) -
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
     with log_path.open("wb") as log:
+        # die_with_parent: a worker whose parent was killed outright gets
+        # SIGTERM and stops its server, instead of finishing its file alone.
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, env=env)
+                                   stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=die_with_parent)
     return _Worker(file, process, time.monotonic(), out_path, log_path)
 
 

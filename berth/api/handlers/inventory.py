@@ -78,7 +78,7 @@ def _read(req: ApiRequest, provider_uuid: str) -> ProviderInventories:
         return req.store.get_inventories(provider_uuid)
     except domain.ResourceProviderNotFound as exc:
         raise ApiError(
-            404, f"No resource provider with uuid {provider_uuid} found : {exc}", vary=False
+            404, f"No resource provider with uuid {provider_uuid} found : {exc}"
         ) from None
 
 

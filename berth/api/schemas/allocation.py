@@ -84,8 +84,9 @@ PUT_ALLOCATIONS_V1_12 = {
         "project_id": copy.deepcopy(NON_EMPTY_ID),
         "user_id": copy.deepcopy(NON_EMPTY_ID),
     },
-    "required": ["allocations", "project_id", "user_id"],
+    # Key order matters only to error messages, which print the schema.
     "additionalProperties": False,
+    "required": ["allocations", "project_id", "user_id"],
 }
 
 # POST /allocations (1.13) lets a consumer's allocations be empty (cleared).
@@ -127,8 +128,10 @@ POST_ALLOCATIONS_V1_34["patternProperties"] = {
 # 1.38: a required consumer type.
 PUT_ALLOCATIONS_V1_38 = copy.deepcopy(PUT_ALLOCATIONS_V1_34)
 PUT_ALLOCATIONS_V1_38["properties"]["consumer_type"] = {
-    **NON_EMPTY_ID,
+    "type": "string",
     "pattern": CONSUMER_TYPE_PATTERN,
+    "minLength": 1,
+    "maxLength": 255,
 }
 PUT_ALLOCATIONS_V1_38["required"].append("consumer_type")
 POST_ALLOCATIONS_V1_38 = copy.deepcopy(POST_ALLOCATIONS_V1_34)

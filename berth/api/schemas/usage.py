@@ -19,6 +19,8 @@ USAGES_QUERY = {
 # 1.38: filter by consumer type ("all" and "unknown" included).
 USAGES_QUERY_V1_38 = copy.deepcopy(USAGES_QUERY)
 USAGES_QUERY_V1_38["properties"]["consumer_type"] = {
-    **NON_EMPTY_ID,
+    "type": "string",
     "pattern": CONSUMER_TYPE_GET_PATTERN,
+    "minLength": 1,
+    "maxLength": 255,
 }
