@@ -117,7 +117,8 @@ def test_capacity_and_unknown_things(api, rp):
     missing_rp = new_uuid()
     unknown = api.allocate(new_uuid(), {missing_rp: {"VCPU": 1}})
     assert unknown.status_code == 400
-    assert f"Allocation for resource provider '{missing_rp}' that does not exist." in error_of(unknown)["detail"]
+    expected = f"Allocation for resource provider '{missing_rp}' that does not exist."
+    assert expected in error_of(unknown)["detail"]
     bad_consumer = api.put("/allocations/not-a-uuid", {**_dict_form(rp, VCPU=1)})
     assert "Malformed consumer_uuid: not-a-uuid" in error_of(bad_consumer)["detail"]
 

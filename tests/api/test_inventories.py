@@ -73,7 +73,8 @@ def test_put_one(api, rp):
     assert response.json()["total"] == 16 and response.json()["resource_provider_generation"] == 2
     stale = api.put(path, {"resource_provider_generation": 1, "total": 16})
     assert error_of(stale)["code"] == "placement.concurrent_update"
-    absent = api.put(f"/resource_providers/{rp}/inventories/DISK_GB", {"resource_provider_generation": 2, "total": 1})
+    absent = api.put(f"/resource_providers/{rp}/inventories/DISK_GB",
+                     {"resource_provider_generation": 2, "total": 1})
     assert absent.status_code == 400
     assert "No inventory record with resource class" in error_of(absent)["detail"]
 

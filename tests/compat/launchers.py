@@ -250,12 +250,45 @@ def wait_until_ready(process: subprocess.Popen, server: RunningServer,
     while time.monotonic() < deadline:
         if has_exited(process):
             raise ServerStartError(f"server exited:\n{log_tail(server.log_path)}")
-        if _answers_root(server.base_url):
+        if listens_on(process.pid, server.port) and _answers_root(server.base_url):
             return
         time.sleep(0.1)
     raise ServerStartError(
         f"no 200 from GET {server.base_url}/ within {timeout:.0f}s:\n"
         f"{log_tail(server.log_path)}")
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process pid itself holds the listening socket on port.
+
+    Guards against a free_port() race: if another run's server took the
+    port, GET / would answer 200 from the wrong server while ours is still
+    starting (and about to fail to bind).
+    """
+    inodes = _listening_inodes(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """'socket:[inode]' of IPv4 sockets listening on port (/proc/net/tcp)."""
+    listen_state = "0A"
+    found = set()
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)  # header
+        for row in table:
+            fields = row.split()
+            local_port = int(fields[1].rpartition(":")[2], 16)
+            if local_port == port and fields[3] == listen_state:
+                found.add(f"socket:[{fields[9]}]")
+    return found
 
 
 def _answers_root(base_url: str) -> bool:
