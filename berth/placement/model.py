@@ -142,10 +142,12 @@ class ConsumerAllocations:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ConsumerUsage:
-    """A consumer's allocations on one provider (for GET .../allocations)."""
+    """A consumer's allocations on one provider (for GET .../allocations),
+    with the consumer's generation, which Placement reports from 1.28."""
 
     consumer_uuid: str
     resources: Mapping[str, int]
+    consumer_generation: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -217,3 +219,34 @@ class UsageReport:
 
     usages: Mapping[str, int]
     last_modified: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderSnapshot:
+    """One provider as the candidate index sees it, read at one generation."""
+
+    uuid: str
+    name: str
+    generation: int
+    root_provider_uuid: str
+    parent_provider_uuid: str | None
+    inventories: Mapping[str, Inventory]
+    usages: Mapping[str, int]
+    traits: frozenset[str]
+    aggregates: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderChanges:
+    """What changed in the store since a cursor, as of one consistent point.
+
+    ``complete`` means ``providers`` holds every provider and the reader must
+    replace what it had; otherwise ``providers`` are the new or changed ones
+    and ``removed`` the uuids of providers deleted since the cursor. Pass
+    ``cursor`` back to read only later changes.
+    """
+
+    cursor: str
+    complete: bool
+    providers: tuple[ProviderSnapshot, ...]
+    removed: tuple[str, ...] = ()

@@ -20,6 +20,7 @@ from berth.placement.model import (
     InventoryChange,
     ProviderAggregates,
     ProviderAllocations,
+    ProviderChanges,
     ProviderInventories,
     ProviderTraits,
     ResourceClass,
@@ -174,3 +175,15 @@ class Store(Protocol):
         consumer_type: str | None = None,
     ) -> list[UsageByConsumerType]:
         """A project's (and user's) usages, one entry per consumer type."""
+
+    # -- the candidate index's feed -------------------------------------------
+
+    def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
+        """Providers (with inventories, usages, traits and aggregates) that
+        changed since ``cursor``, all of them when ``cursor`` is ``None`` or
+        the backend can no longer tell what changed since it. Cheap when
+        nothing changed: the candidate index calls it before every search.
+        A change is anything that moves a provider's generation, its name,
+        parent, traits, aggregates, inventories or usages, and the renaming
+        or deletion of a resource class (which the backend may answer with a
+        complete read)."""

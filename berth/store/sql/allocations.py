@@ -28,7 +28,7 @@ from berth.placement.model import (
     ProviderAllocation,
     ProviderAllocations,
 )
-from berth.store.sql import catalog, providers, schema
+from berth.store.sql import catalog, changes, providers, schema
 from berth.store.sql.engine import as_utc, utcnow
 from berth.store.sql.providers import ProviderRow
 
@@ -107,6 +107,8 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
     _write_claims(conn, claims, consumer_rows, locked, class_ids)
     for uuid in sorted(bumped_uuids, key=lambda u: locked[u].id):
         providers.bump_generation(conn, locked[uuid])
+    # Usage also changed where a consumer moved away without being cleared.
+    changes.touch(conn, (row.id for row in locked.values()))
 
 
 def _check_fit(
@@ -235,6 +237,10 @@ def delete_consumer_allocations(conn: Connection, consumer_uuid: str) -> None:
     row = rows.get(consumer_uuid)
     deleted = 0
     if row is not None:
+        freed = conn.execute(
+            sa.select(_alloc.c.resource_provider_id).where(_alloc.c.consumer_id == row.id)
+        ).scalars()
+        changes.touch(conn, set(freed))
         deleted = conn.execute(_alloc.delete().where(_alloc.c.consumer_id == row.id)).rowcount
         conn.execute(_consumers.delete().where(_consumers.c.id == row.id))
     if not deleted:
@@ -270,18 +276,26 @@ def get_consumer_allocations(conn: Connection, consumer_uuid: str) -> ConsumerAl
 
 def get_provider_allocations(conn: Connection, row: ProviderRow) -> ProviderAllocations:
     allocs = conn.execute(
-        sa.select(_consumers.c.uuid, _rc.c.name, _alloc.c.used, _alloc.c.created_at, _alloc.c.updated_at)
+        sa.select(
+            _consumers.c.uuid, _consumers.c.generation, _rc.c.name, _alloc.c.used,
+            _alloc.c.created_at, _alloc.c.updated_at,
+        )
         .join(_consumers, _consumers.c.id == _alloc.c.consumer_id)
         .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
         .where(_alloc.c.resource_provider_id == row.id)
         .order_by(_alloc.c.id)
     ).all()
     by_consumer: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    generations: dict[str, int] = {}
     for a in allocs:
         by_consumer[a.uuid][a.name] = a.used
+        generations[a.uuid] = a.generation
     changed = [a.updated_at or a.created_at for a in allocs]
     return ProviderAllocations(
         provider=row.provider,
-        consumers=tuple(ConsumerUsage(uuid, resources) for uuid, resources in by_consumer.items()),
+        consumers=tuple(
+            ConsumerUsage(uuid, resources, generations[uuid])
+            for uuid, resources in by_consumer.items()
+        ),
         last_modified=as_utc(max(changed)) if changed else None,
     )

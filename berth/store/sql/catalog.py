@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from berth.placement import errors
 from berth.placement.model import ResourceClass, Timestamps, Trait
-from berth.store.sql import schema
+from berth.store.sql import changes, schema
 from berth.store.sql.engine import as_utc, utcnow
 
 _rc = schema.resource_classes
@@ -101,6 +101,7 @@ def rename_resource_class(conn: Connection, name: str, new_name: str) -> Resourc
     if new_name != name and _find_resource_class(conn, new_name) is not None:
         raise errors.ResourceClassExists(new_name)
     conn.execute(_rc.update().where(_rc.c.id == record.id).values(name=new_name, updated_at=utcnow()))
+    changes.catalog_changed(conn)
     return get_resource_class(conn, new_name)
 
 
@@ -109,7 +110,7 @@ def delete_resource_class(conn: Connection, name: str) -> None:
     if record is None:
         raise errors.ResourceClassNotFound(name)
     if is_standard_resource_class(name):
-        raise errors.CannotChangeStandard(f"Cannot delete standard resource class {name}")
+        raise errors.CannotChangeStandard(f"Cannot delete standard resource class {name}.")
     for table in (schema.inventories, schema.allocations):
         used = conn.execute(
             sa.select(table.c.id).where(table.c.resource_class_id == record.id).limit(1)
@@ -117,6 +118,7 @@ def delete_resource_class(conn: Connection, name: str) -> None:
         if used:
             raise errors.ResourceClassInUse(name)
     conn.execute(_rc.delete().where(_rc.c.id == record.id))
+    changes.catalog_changed(conn)
 
 
 # -- traits ------------------------------------------------------------------

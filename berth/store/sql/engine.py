@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from berth.placement import errors
+from berth.store.sql import changes
 
 # How long a SQLite writer waits for another process's write lock.
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -94,8 +95,13 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def reading(self, snapshot: bool = False) -> Iterator[Connection]:
+        """A read transaction. On PostgreSQL each statement sees the latest
+        commits unless ``snapshot`` asks for one view of the whole
+        transaction (REPEATABLE READ); SQLite always gives one view."""
         with _translated_errors(), self.engine.connect() as connection:
+            if snapshot and not self.is_sqlite:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
 
@@ -106,6 +112,8 @@ class Database:
             try:
                 with connection.begin():
                     yield connection
+                    # Stamp the change feed last, just before commit.
+                    changes.flush(connection)
             finally:
                 connection.info.pop("berth_writing", None)
 

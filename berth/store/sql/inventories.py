@@ -15,7 +15,7 @@ from berth.placement.model import (
     ProviderInventories,
     ProviderTraits,
 )
-from berth.store.sql import catalog, providers, schema
+from berth.store.sql import catalog, changes, providers, schema
 from berth.store.sql.engine import as_utc, utcnow
 from berth.store.sql.providers import ProviderRow
 
@@ -176,4 +176,6 @@ def set_aggregates(
         )
     if expected_generation is not None:
         provider = providers.bump_generation(conn, row)
+    else:
+        changes.touch(conn, [row.id])
     return ProviderAggregates(provider, wanted)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 from berth.placement import errors
 from berth.placement.model import ResourceProvider, Timestamps
 from berth.placement.query import AggregateRequirement, ProviderQuery, TraitRequirement
-from berth.store.sql import schema
+from berth.store.sql import changes, schema
 from berth.store.sql.engine import as_utc, utcnow
 
 _rp = schema.resource_providers
@@ -129,6 +129,7 @@ def bump_generation(conn: Connection, row: ProviderRow) -> ResourceProvider:
     )
     if result.rowcount != 1:
         raise errors.ConcurrentUpdate()
+    changes.touch(conn, [row.id])
     return dataclasses.replace(
         row.provider,
         generation=row.generation + 1,
@@ -164,6 +165,7 @@ def create_provider(
     ).inserted_primary_key[0]
     if parent is None:
         conn.execute(_rp.update().where(_rp.c.id == new_id).values(root_provider_id=new_id))
+    changes.touch(conn, [new_id])
     return get_provider(conn, uuid).provider
 
 
@@ -186,6 +188,7 @@ def update_provider(
         values["parent_provider_id"] = new_parent
         _set_subtree_root(conn, row, new_root_id)
     conn.execute(_rp.update().where(_rp.c.id == row.id).values(**values))
+    changes.touch(conn, [row.id])
     return get_provider(conn, uuid).provider
 
 
@@ -221,9 +224,9 @@ def subtree_ids(conn: Connection, provider_id: int) -> set[int]:
 
 
 def _set_subtree_root(conn: Connection, row: ProviderRow, root_id: int) -> None:
-    conn.execute(
-        _rp.update().where(_rp.c.id.in_(subtree_ids(conn, row.id))).values(root_provider_id=root_id)
-    )
+    subtree = subtree_ids(conn, row.id)
+    conn.execute(_rp.update().where(_rp.c.id.in_(subtree)).values(root_provider_id=root_id))
+    changes.touch(conn, subtree)
 
 
 def delete_provider(conn: Connection, uuid: str) -> None:
@@ -244,6 +247,7 @@ def delete_provider(conn: Connection, uuid: str) -> None:
         conn.execute(table.delete().where(table.c.resource_provider_id == row.id))
     conn.execute(_rp.update().where(_rp.c.id == row.id).values(root_provider_id=None))
     conn.execute(_rp.delete().where(_rp.c.id == row.id))
+    changes.forget(conn, uuid)
 
 
 def list_providers(conn: Connection, query: ProviderQuery) -> list[ResourceProvider]:

@@ -50,6 +50,9 @@ resource_providers = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False, default=0),
     sa.Column("root_provider_id", sa.Integer, sa.ForeignKey("resource_providers.id"), index=True),
     sa.Column("parent_provider_id", sa.Integer, sa.ForeignKey("resource_providers.id"), index=True),
+    # The change (see change_counter) at which the provider, its inventories,
+    # usages, traits or aggregates last changed.
+    sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0", index=True),
     *_timestamps(),
 )
 
@@ -130,4 +133,27 @@ allocations = sa.Table(
     *_timestamps(),
     sa.Index(None, "resource_provider_id", "resource_class_id"),
     sa.Index(None, "consumer_id"),
+)
+
+
+# One row: the number of the last committed change, for the candidate index's
+# change feed (berth/store/sql/changes.py). ``store_id`` tells databases
+# apart, ``catalog_seq`` is the change at which a resource class was last
+# renamed or deleted, ``forgotten_seq`` the change up to which tombstones of
+# deleted providers were pruned.
+change_counter = sa.Table(
+    "change_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("store_id", sa.String(36), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("catalog_seq", sa.BigInteger, nullable=False),
+    sa.Column("forgotten_seq", sa.BigInteger, nullable=False),
+)
+
+removed_providers = sa.Table(
+    "removed_providers",
+    metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("change_seq", sa.BigInteger, nullable=False, index=True),
 )

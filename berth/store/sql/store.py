@@ -15,6 +15,7 @@ from berth.placement.model import (
     InventoryChange,
     ProviderAggregates,
     ProviderAllocations,
+    ProviderChanges,
     ProviderInventories,
     ProviderTraits,
     ResourceClass,
@@ -24,7 +25,7 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
-from berth.store.sql import allocations, catalog, inventories, migrate, providers, usages
+from berth.store.sql import allocations, catalog, changes, inventories, migrate, providers, usages
 from berth.store.sql.engine import Database
 
 
@@ -190,3 +191,9 @@ class SqlStore:
     ) -> list[UsageByConsumerType]:
         with self.database.reading() as conn:
             return usages.project_usages(conn, project_id, user_id, consumer_type)
+
+    # -- the candidate index's feed -------------------------------------------
+
+    def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
+        with self.database.reading(snapshot=True) as conn:
+            return changes.read_changes(conn, cursor)
