@@ -30,12 +30,42 @@ class DatabaseSettings:
 @dataclasses.dataclass(frozen=True)
 class ApiSettings:
     # "noauth2" trusts x-auth-token as user[:project] (development and tests);
-    # "keystone" validates tokens against an identity service.
+    # "keystone" has keystonemiddleware's auth_token validate every token
+    # with the identity service named in [keystone_authtoken].
     auth_strategy: str = "noauth2"
-    # Where keystone tokens are validated (auth_strategy = "keystone").
-    keystone_url: str = ""
     # The prefix the service is mounted under, e.g. "/placement".
     root_path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeystoneAuthtokenSettings:
+    """keystonemiddleware's [keystone_authtoken] options that berth passes
+    on (auth_strategy = "keystone"); the names are keystonemiddleware's."""
+
+    # The public identity endpoint clients are sent to in WWW-Authenticate.
+    www_authenticate_uri: str = ""
+    # berth's own service user, which asks Keystone to validate tokens
+    # (keystoneauth's "password" plugin).
+    auth_url: str = ""
+    username: str = ""
+    password: str = dataclasses.field(default="", repr=False)
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    # Which identity endpoint of the service user's catalog validates tokens.
+    interface: str = "internal"
+    region_name: str = ""
+    # Roles an X-Service-Token must carry to count as a service's token.
+    service_token_roles: tuple[str, ...] = ("service",)
+    service_token_roles_required: bool = True
+    # Seconds a validated token is remembered (per worker process; -1: never).
+    token_cache_time: int = 300
+    # TLS towards Keystone.
+    cafile: str = ""
+    insecure: bool = False
+    # Seconds to wait for Keystone (0: no limit) and retries after a failure.
+    http_connect_timeout: int = 0
+    http_request_max_retries: int = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +108,7 @@ class LoggingSettings:
 class Settings:
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
+    keystone_authtoken: KeystoneAuthtokenSettings = KeystoneAuthtokenSettings()
     policy: PolicySettings = PolicySettings()
     cors: CorsSettings = CorsSettings()
     placement: PlacementSettings = PlacementSettings()

@@ -31,16 +31,16 @@ from berth.config import Settings
 from berth.store.port import Store
 
 
-def _authenticator(settings: Settings):
+def _authenticator(settings: Settings) -> auth.Authenticator:
     strategy = settings.api.auth_strategy
     if strategy == auth.NOAUTH2:
         return auth.NoAuth2()
     if strategy == auth.KEYSTONE:
-        return KeystoneAuthenticator(settings.api.keystone_url)
+        return KeystoneAuthenticator(settings.keystone_authtoken)
     raise ValueError(f"unknown auth_strategy: {strategy!r}")
 
 
-def _middleware(settings: Settings, authenticator: object) -> list[Middleware]:
+def _middleware(settings: Settings, authenticator: auth.Authenticator) -> list[Middleware]:
     """Outermost first; see middleware.py for what each one does."""
     stack = [
         Middleware(RequestIdMiddleware),

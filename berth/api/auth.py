@@ -1,18 +1,24 @@
 """Who is calling: credentials from the request headers.
 
-An authenticator turns a request's headers into Credentials, or None when
-the request carries none it accepts (answered 401, except at the root).
+An authenticator turns a request (its ASGI scope) into Credentials, or into
+a Refusal: the answer it gives instead, in its own format. The root needs no
+credentials and is never shown to an authenticator (as in Placement).
 
 ``noauth2`` (development and tests) trusts ``x-auth-token: user[:project]``
 as Placement's NoAuthMiddleware does: the token ``admin`` without ``x-roles``
 is an admin, ``x-roles``, ``x-project-id`` and ``openstack-system-scope`` are
-honoured. ``keystone`` (keystone.py) validates the token with Keystone.
+honoured. ``keystone`` (keystone.py) has keystonemiddleware validate it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Protocol
+
+from starlette.datastructures import Headers
+
+from berth.api.errors import unauthorized_body
 
 NOAUTH2 = "noauth2"
 KEYSTONE = "keystone"
@@ -42,20 +48,33 @@ class Credentials:
 ANONYMOUS = Credentials(user_id=None, project_id=None)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refusal:
+    """What an authenticator answers instead of credentials, whole: status,
+    headers (content type included) and body."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class Authenticator(Protocol):
+    async def __call__(self, scope: MutableMapping[str, Any]) -> Credentials | Refusal: ...
+
+
 def _roles(header: str) -> tuple[str, ...]:
     return tuple(role.strip() for role in header.split(",") if role.strip())
 
 
 class NoAuth2:
-    """The noauth2 authenticator and its 401 (WebOb's own JSON format)."""
+    """The noauth2 authenticator; without a token, its 401 (in WebOb's own
+    JSON format, as Placement's NoAuthMiddleware answers)."""
 
-    async def __call__(self, headers: Mapping[str, str]) -> Credentials | None:
-        return noauth2_credentials(headers)
-
-    def unauthorized(self) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        from berth.api.errors import unauthorized_body
-
-        return unauthorized_body(), []
+    async def __call__(self, scope: MutableMapping[str, Any]) -> Credentials | Refusal:
+        credentials = noauth2_credentials(Headers(scope=scope))
+        if credentials is None:
+            return Refusal(401, unauthorized_body(), ((b"content-type", b"application/json"),))
+        return credentials
 
 
 def noauth2_credentials(headers: Mapping[str, str]) -> Credentials | None:

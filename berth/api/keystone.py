@@ -1,101 +1,172 @@
-"""auth_strategy "keystone": tokens validated against Keystone's v3 API.
+"""auth_strategy "keystone": every token checked by keystonemiddleware's
+auth_token, the middleware Placement itself runs.
 
-Placement uses keystonemiddleware (a WSGI filter configured through
-oslo.config, which needs service credentials). berth is ASGI and
-``settings.api`` names only Keystone's URL, so it validates a token the way
-Keystone allows any token holder to: ``GET /v3/auth/tokens`` with the token
-as both ``X-Auth-Token`` and ``X-Subject-Token``. A valid token is cached
-until it expires, at most CACHE_SECONDS; an invalid one gets 401 in
-keystonemiddleware's format, an unreachable Keystone 503.
+keystonemiddleware is WSGI (WebOb) and berth is ASGI, so auth_token is run
+as the WSGI middleware it is, in front of a tiny WSGI app that only records
+what reached it:
+
+- the ASGI scope becomes a WSGI environ carrying the request line and
+  headers, never the body (auth_token reads only headers, and berth's own
+  app reads the body from ASGI afterwards);
+- the call runs in a worker thread, since auth_token blocks on HTTP calls to
+  Keystone (through keystoneauth and requests), as it does under any
+  threaded WSGI server;
+- when auth_token lets the request through, the identity headers it set
+  (``X-User-Id``, ``X-Project-Id``, ``X-Roles``, ``OpenStack-System-Scope``
+  ...) become berth's Credentials. It removes any such header a client sent
+  before it validates, so only its own ones are read; the ASGI request
+  berth's handlers see is not changed, and nothing reads those headers there.
+- when it answers itself (401 with ``WWW-Authenticate``, 503 when Keystone
+  cannot be reached), that answer is sent as it is, as Placement does.
+
+Its options come from settings.keystone_authtoken, on an oslo.config object
+of berth's own (not the process-wide ``cfg.CONF``, so that several apps in
+one process keep their own settings). Validated tokens are cached in process
+for ``token_cache_time`` seconds, per worker.
 """
 
 from __future__ import annotations
 
-import datetime
-import time
-from collections.abc import Mapping
+import io
+import sys
+from collections.abc import MutableMapping
 from typing import Any
 
-import httpx
-import orjson
+from keystoneauth1 import loading
+from keystonemiddleware import auth_token
+from oslo_config import cfg
+from starlette.concurrency import run_in_threadpool
+import webob
 
-from berth.api.auth import Credentials
+from berth.api.auth import Credentials, Refusal
+from berth.config import KeystoneAuthtokenSettings
 
-CACHE_SECONDS = 300.0
-CACHE_LIMIT = 10_000
+GROUP = "keystone_authtoken"
+# berth's service user logs in with a password (keystoneauth's plugin name).
+AUTH_TYPE = "password"
+# Where the inner WSGI app leaves the credentials it was handed.
+_PASSED = "berth.keystone.credentials"
+# Options berth fixes rather than exposes.
+_FIXED_OPTIONS: dict[str, object] = {
+    # berth decides nothing itself: auth_token answers 401 and 503.
+    "delay_auth_decision": False,
+    # berth reads no service catalog; do not serialise one per request.
+    "include_service_catalog": False,
+    # Application credentials with access rules name the service type.
+    "service_type": "placement",
+    "auth_type": AUTH_TYPE,
+}
 
 
-class KeystoneUnavailable(Exception):
-    """Keystone did not answer, or answered something unexpected."""
+def oslo_options(settings: KeystoneAuthtokenSettings) -> cfg.ConfigOpts:
+    """auth_token's options, set from berth's settings, on a private
+    ConfigOpts (parsed from no file and no command line)."""
+    missing = [
+        name for name in ("auth_url", "username", "password")
+        if not getattr(settings, name)
+    ]
+    if missing:
+        raise ValueError(
+            f'auth_strategy "keystone" needs keystone_authtoken {", ".join(missing)}'
+        )
+    conf = cfg.ConfigOpts()
+    conf([], project="berth", default_config_files=[], default_config_dirs=[])
+    for group, options in auth_token.list_opts():
+        conf.register_opts(options, group=group)
+    plugin = loading.get_plugin_loader(AUTH_TYPE)
+    conf.register_opts(loading.get_auth_plugin_conf_options(plugin), group=GROUP)
+    for name, value in {**_passed_options(settings), **_FIXED_OPTIONS}.items():
+        conf.set_override(name, value, group=GROUP)
+    return conf
 
 
-def credentials_from_token(token: Mapping[str, Any]) -> Credentials:
-    """Credentials from the ``token`` object of a v3 validation answer."""
-    system = token.get("system") or {}
+def _passed_options(settings: KeystoneAuthtokenSettings) -> dict[str, object]:
+    """berth's settings under keystonemiddleware's names; an empty string or
+    0 means keystonemiddleware's own default (None)."""
+    values: dict[str, object] = {}
+    for name, value in vars(settings).items():
+        if isinstance(value, tuple):
+            value = list(value)
+        if value == "" or (name == "http_connect_timeout" and value == 0):
+            value = None
+        values[name] = value
+    return values
+
+
+def wsgi_environ(scope: MutableMapping[str, Any]) -> dict[str, Any]:
+    """A WSGI environ with the request line and headers of an ASGI scope and
+    an empty body."""
+    server = scope.get("server") or ("localhost", 80)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            continue  # the body is not passed on
+        key = f"HTTP_{name}"
+        value = raw_value.decode("latin-1")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def credentials_from_environ(environ: MutableMapping[str, Any]) -> Credentials:
+    """Credentials from the identity headers auth_token sets (the ones
+    oslo.context reads in Placement)."""
+
+    def header(name: str) -> str | None:
+        # auth_token stores None for what the token lacks.
+        return environ.get(name) or None
+
+    roles = tuple(role for role in (header("HTTP_X_ROLES") or "").split(",") if role)
     return Credentials(
-        user_id=(token.get("user") or {}).get("id"),
-        project_id=(token.get("project") or {}).get("id"),
-        roles=tuple(role["name"] for role in token.get("roles") or ()),
-        system_scope="all" if system.get("all") else None,
-        domain_id=(token.get("domain") or {}).get("id"),
+        user_id=header("HTTP_X_USER_ID"),
+        project_id=header("HTTP_X_PROJECT_ID"),
+        roles=roles,
+        system_scope=header("HTTP_OPENSTACK_SYSTEM_SCOPE"),
+        domain_id=header("HTTP_X_DOMAIN_ID"),
     )
 
 
-def _expiry(token: Mapping[str, Any], now: float) -> float:
-    expires_at = token.get("expires_at")
-    limit = now + CACHE_SECONDS
-    if not expires_at:
-        return limit
-    moment = datetime.datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    return min(limit, moment.timestamp())
+def _record_identity(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The WSGI app behind auth_token: reached only by an authenticated
+    request, it records the identity and answers nothing of interest."""
+    environ[_PASSED] = credentials_from_environ(environ)
+    start_response("204 No Content", [])
+    return []
 
 
 class KeystoneAuthenticator:
-    def __init__(self, keystone_url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if not keystone_url:
-            raise ValueError('auth_strategy "keystone" needs api.keystone_url')
-        self.keystone_url = keystone_url.rstrip("/")
-        self.client = httpx.AsyncClient(transport=transport, timeout=10.0)
-        self.cache: dict[str, tuple[float, Credentials]] = {}
+    def __init__(self, settings: KeystoneAuthtokenSettings) -> None:
+        conf = {"oslo_config_config": oslo_options(settings)}
+        self.protocol = auth_token.AuthProtocol(_record_identity, conf)
 
-    async def __call__(self, headers: Mapping[str, str]) -> Credentials | None:
-        token = headers.get("x-auth-token")
-        if not token:
-            return None
-        now = time.monotonic()
-        cached = self.cache.get(token)
-        if cached and cached[0] > now:
-            return cached[1]
-        validated = await self._validate(token)
-        if validated is None:
-            return None
-        if len(self.cache) >= CACHE_LIMIT:
-            self.cache = {k: v for k, v in self.cache.items() if v[0] > now}
-        # Keystone's expiry is wall-clock time; the cache runs on monotonic.
-        expires = _expiry(validated, time.time()) + (now - time.time())
-        credentials = credentials_from_token(validated)
-        self.cache[token] = (expires, credentials)
-        return credentials
+    async def __call__(self, scope: MutableMapping[str, Any]) -> Credentials | Refusal:
+        return await run_in_threadpool(self.authenticate, wsgi_environ(scope))
 
-    async def _validate(self, token: str) -> Mapping[str, Any] | None:
-        try:
-            response = await self.client.get(
-                f"{self.keystone_url}/v3/auth/tokens",
-                headers={"X-Auth-Token": token, "X-Subject-Token": token},
-            )
-        except httpx.HTTPError as exc:
-            raise KeystoneUnavailable(str(exc)) from exc
-        if response.status_code in (401, 403, 404):
-            return None
-        if response.status_code != 200:
-            raise KeystoneUnavailable(f"token validation answered {response.status_code}")
-        return response.json()["token"]
-
-    def unauthorized(self) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        """keystonemiddleware's 401."""
-        body = orjson.dumps({"error": {
-            "code": 401, "title": "Unauthorized",
-            "message": "The request you have made requires authentication.",
-        }})
-        challenge = f'Keystone uri="{self.keystone_url}"'.encode()
-        return body, [(b"www-authenticate", challenge)]
+    def authenticate(self, environ: dict[str, Any]) -> Credentials | Refusal:
+        """auth_token's verdict on one request (blocking)."""
+        response = webob.Request(environ).get_response(self.protocol)
+        # WebOb hands the same environ dict down the WSGI chain.
+        passed = environ.get(_PASSED)
+        if passed is not None:
+            return passed
+        headers = tuple(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headerlist
+            if name.lower() != "content-length"
+        )
+        return Refusal(response.status_int, response.body, headers)

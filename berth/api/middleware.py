@@ -137,9 +137,10 @@ class MountMiddleware:
 
 class AuthMiddleware:
     """Finds the caller's credentials with the configured authenticator
-    (auth.py, keystone.py); 401 without them, except at the root."""
+    (auth.py, keystone.py) and sends its refusal as it is. The root is
+    served without asking it (Placement's PlacementAuthProtocol skips it)."""
 
-    def __init__(self, app: ASGIApp, authenticator: Any) -> None:
+    def __init__(self, app: ASGIApp, authenticator: auth.Authenticator) -> None:
         self.app = app
         self.authenticator = authenticator
 
@@ -147,30 +148,26 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        try:
-            credentials = await self.authenticator(Headers(scope=scope))
-        except Exception as exc:
-            LOG.error("cannot authenticate: %s", exc)
-            await send_error(scope, send, errors.ApiError(503, "Authentication is unavailable."))
-            return
-        if credentials is None:
-            if get_route_path(scope) not in auth.PUBLIC_PATHS:
-                body, headers = self.authenticator.unauthorized()
-                await _send_raw(send, 401, body, headers)
+        if get_route_path(scope) in auth.PUBLIC_PATHS:
+            outcome: auth.Credentials | auth.Refusal = auth.ANONYMOUS
+        else:
+            try:
+                outcome = await self.authenticator(scope)
+            except Exception:
+                LOG.exception("cannot authenticate")
+                await send_error(scope, send, errors.ApiError(503, "Authentication is unavailable."))
                 return
-            credentials = auth.ANONYMOUS
-        scope[CREDENTIALS] = credentials
+        if isinstance(outcome, auth.Refusal):
+            await _send_refusal(send, outcome)
+            return
+        scope[CREDENTIALS] = outcome
         await self.app(scope, receive, send)
 
 
-async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_refusal(send: Send, refusal: auth.Refusal) -> None:
+    headers = [*refusal.headers, (b"content-length", str(len(refusal.body)).encode())]
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": refusal.body})
 
 
 class MicroversionMiddleware:

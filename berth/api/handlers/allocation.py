@@ -78,7 +78,7 @@ def list_for_resource_provider(req: ApiRequest) -> Response:
     for usage in found.consumers:
         entry: dict[str, Any] = {"resources": dict(usage.resources)}
         if with_generation:
-            entry["consumer_generation"] = getattr(usage, "consumer_generation", None)
+            entry["consumer_generation"] = usage.consumer_generation
         allocations[usage.consumer_uuid] = entry
     body = {
         "allocations": allocations,
