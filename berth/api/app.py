@@ -28,6 +28,7 @@ from berth.api.middleware import (
 from berth.api.policy import PolicyEnforcer
 from berth.api.routes import ROUTES
 from berth.config import Settings
+from berth.placement.candidates.finder import CandidateFinder
 from berth.store.port import Store
 
 
@@ -67,7 +68,14 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, store: Store) -> Starlette:
-    services = Services(store=store, settings=settings, enforcer=PolicyEnforcer(settings.policy))
+    finder = CandidateFinder(
+        store,
+        randomize=settings.placement.randomize_allocation_candidates,
+        max_candidates=settings.placement.max_allocation_candidates,
+    )
+    services = Services(
+        store=store, settings=settings, enforcer=PolicyEnforcer(settings.policy), candidates=finder
+    )
     authenticator = _authenticator(settings)
     routes = [
         Route(path, PathEndpoint(methods, services))

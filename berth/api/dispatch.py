@@ -22,6 +22,7 @@ from berth.api.middleware import CREDENTIALS, VERSION, error_context
 from berth.api.policy import PolicyEnforcer
 from berth.api.request import ApiRequest
 from berth.config import Settings
+from berth.placement.candidates.finder import CandidateFinder
 from berth.placement.errors import BerthError
 from berth.store.port import Store
 
@@ -49,6 +50,7 @@ class Services:
     store: Store
     settings: Settings
     enforcer: PolicyEnforcer
+    candidates: CandidateFinder | None = None
 
 
 def error_response(err: errors.ApiError, ctx: errors.ErrorContext) -> Response:
@@ -134,5 +136,6 @@ class PathEndpoint:
             enforcer=services.enforcer,
             url_prefix=request.scope.get("root_path", ""),
             host_url=f"{request.url.scheme}://{request.url.netloc}",
+            candidates=services.candidates,
         )
         return await run_in_threadpool(run_handler, chosen, api_request, ctx)

@@ -1,5 +1,6 @@
 """Query strings into typed queries: GET /resource_providers, /traits and
-/usages. Messages and the microversion rules are Placement's:
+/usages, and the per-group pieces GET /allocation_candidates reuses (see
+candidates_query.py). Messages and the microversion rules are Placement's:
 
     member_of    1.3; repeated (AND) from 1.24; !uuid and !in: from 1.32
     resources    1.4, RC:N,RC:N
@@ -172,6 +173,24 @@ def parse_required(req: ApiRequest, suffix: str = "") -> TraitRequirement:
         any_of += groups
         forbidden |= excluded
     return TraitRequirement(any_of=tuple(any_of), forbidden=frozenset(forbidden))
+
+
+# -- in_tree (allocation candidates) -------------------------------------------
+
+
+def parse_in_tree_value(value: str) -> str:
+    """One ``in_tree`` value of GET /allocation_candidates -> a provider uuid.
+
+    GET /resource_providers checks its in_tree with the query schema; the
+    allocation-candidates handler has its own message for a bad one.
+    """
+    stripped = value.strip()
+    if not is_uuid_like(stripped):
+        raise _bad(
+            "Invalid query string parameters: Expected 'in_tree' parameter "
+            f"to be a format of uuid. Got: {value}"
+        )
+    return stripped
 
 
 # -- GET /resource_providers -------------------------------------------------

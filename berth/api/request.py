@@ -16,6 +16,7 @@ from berth.api.errors import ApiError
 from berth.api.policy import PolicyDenied, PolicyEnforcer
 from berth.api.schemas import validation
 from berth.config import Settings
+from berth.placement.candidates.finder import CandidateFinder
 from berth.store.port import Store
 
 
@@ -40,6 +41,9 @@ class ApiRequest:
     url_prefix: str = ""
     # scheme://host[:port] of the request, for absolute Location headers.
     host_url: str = ""
+    # The app's one allocation-candidates finder (it keeps a read-side
+    # index, so it lives as long as the app).
+    candidates: CandidateFinder | None = None
 
     def wants(self, version: str) -> bool:
         """True when the request's microversion is at least ``version``."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from berth.api.handlers import (
     aggregate,
     allocation,
+    allocation_candidate,
     inventory,
     reshaper,
     resource_class,
@@ -78,8 +79,7 @@ ROUTES: Mapping[str, Mapping[str, Handlers]] = {
         ),
         "DELETE": (allocation.delete_allocations,),
     },
-    # "/allocation_candidates": {"GET": (allocation_candidate.list_allocation_candidates,)},
-    #   (1.10) comes with the allocation-candidates issue; until then it is 404.
+    "/allocation_candidates": {"GET": (allocation_candidate.list_allocation_candidates,)},
     "/traits": {"GET": (trait.list_traits,)},
     "/traits/{name}": {
         "GET": (trait.get_trait,),
