@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 
+from berth.placement.candidates.index import CandidateIndex
 from berth.placement.candidates.request import CandidateRequest
 from berth.placement.candidates.result import CandidateResult
+from berth.placement.candidates.search import search
 from berth.store.port import Store
 
 
@@ -28,7 +30,30 @@ class CandidateFinder:
         self.store = store
         self.randomize = randomize
         self.max_candidates = max_candidates
+        self.index = CandidateIndex()
+        self._cursor: str | None = None
+        # One search or refresh at a time: both read and write the index's
+        # columns in place.
         self._lock = threading.Lock()
 
     def find(self, request: CandidateRequest) -> CandidateResult:
-        raise NotImplementedError("the candidate search is being written")
+        with self._lock:
+            self._refresh()
+            return search(
+                self.index, request, randomize=self.randomize, max_candidates=self.max_candidates
+            )
+
+    def refresh(self) -> None:
+        """Bring the index up to date with the store now (it also happens
+        before every search); a service calls it once at start-up so that
+        the first request does not pay for the complete read."""
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        changes = self.store.read_provider_changes(self._cursor)
+        if changes.complete:
+            self.index.replace_all(changes.providers)
+        elif changes.providers or changes.removed:
+            self.index.apply(changes.providers, changes.removed)
+        self._cursor = changes.cursor

@@ -1,0 +1,249 @@
+"""The read-side index of providers that candidate searches run on.
+
+Columns over provider *slots*: each provider the store holds gets a slot the
+first time the index sees it and keeps it until it is deleted. Per resource
+class there is a column of capacity, usage and unit rules; per trait and per
+aggregate a boolean column of members. A search is then a few vector
+operations over the slots (search.py) instead of a query per request.
+
+The index is a derived cache: it is filled and kept current only from the
+store's change feed (``Store.read_provider_changes``), never from messages
+between processes, and every claim is still a compare-and-set in the store,
+so a stale index can cost a failed claim, never an over-commit.
+
+Memory: a slot costs a few dozen bytes per resource class in use, one byte
+per trait and per aggregate in use, plus the provider's uuid and its trait
+and aggregate sets. Slots of deleted providers are reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import numpy as np
+
+from berth.placement.model import Inventory, ProviderSnapshot
+
+SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
+
+_INITIAL_SLOTS = 1024
+
+
+def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
+    bigger = np.full(size, fill, dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+@dataclasses.dataclass
+class ResourceColumn:
+    """One resource class over every slot. ``present`` is false where the
+    provider has no inventory of the class."""
+
+    present: np.ndarray
+    # (total - reserved) * allocation_ratio, as a float: Placement compares
+    # usage + amount against this product, unrounded.
+    capacity: np.ndarray
+    used: np.ndarray
+    min_unit: np.ndarray
+    max_unit: np.ndarray
+    step_size: np.ndarray
+
+    @classmethod
+    def empty(cls, size: int) -> ResourceColumn:
+        return cls(
+            present=np.zeros(size, dtype=bool),
+            capacity=np.zeros(size, dtype=np.float64),
+            used=np.zeros(size, dtype=np.int64),
+            min_unit=np.zeros(size, dtype=np.int64),
+            max_unit=np.zeros(size, dtype=np.int64),
+            step_size=np.ones(size, dtype=np.int64),
+        )
+
+    def grow(self, size: int) -> None:
+        self.present = _grown(self.present, size, False)
+        self.capacity = _grown(self.capacity, size, 0.0)
+        self.used = _grown(self.used, size, 0)
+        self.min_unit = _grown(self.min_unit, size, 0)
+        self.max_unit = _grown(self.max_unit, size, 0)
+        self.step_size = _grown(self.step_size, size, 1)
+
+    def set(self, slot: int, inventory: Inventory, used: int) -> None:
+        self.present[slot] = True
+        self.capacity[slot] = inventory.capacity
+        self.used[slot] = used
+        self.min_unit[slot] = inventory.min_unit
+        self.max_unit[slot] = inventory.max_unit
+        self.step_size[slot] = inventory.step_size
+
+    def clear(self, slot: int) -> None:
+        self.present[slot] = False
+        self.used[slot] = 0
+
+    def fits(self, amount: int) -> np.ndarray:
+        """Slots where one more allocation of ``amount`` fits: Placement's
+        capacity and unit checks, vectorised."""
+        return (
+            self.present
+            & (self.used + amount <= self.capacity)
+            & (self.min_unit <= amount)
+            & (self.max_unit >= amount)
+            & (amount % self.step_size == 0)
+        )
+
+    def whole_capacity(self, slot: int) -> int:
+        """The capacity Placement reports in provider summaries (truncated)."""
+        return int(self.capacity[slot])
+
+
+class CandidateIndex:
+    """Every provider the store holds, as columns over slots."""
+
+    def __init__(self) -> None:
+        self.size = _INITIAL_SLOTS
+        self.slot_of: dict[str, int] = {}
+        self.uuids: list[str | None] = [None] * self.size
+        self.alive = np.zeros(self.size, dtype=bool)
+        # Slot of the provider's root (itself for a root) and of its parent
+        # (-1 for a root).
+        self.root = np.arange(self.size, dtype=np.int64)
+        self.parent = np.full(self.size, -1, dtype=np.int64)
+        self.traits: list[frozenset[str]] = [frozenset()] * self.size
+        self.aggregates: list[frozenset[str]] = [frozenset()] * self.size
+        self.resources: dict[str, ResourceColumn] = {}
+        self.trait_columns: dict[str, np.ndarray] = {}
+        self.aggregate_columns: dict[str, np.ndarray] = {}
+        # root slot -> slots of its tree (the root included)
+        self.trees: dict[int, set[int]] = {}
+        self._free_slots: list[int] = []
+        self._next_slot = 0
+        self._children_count = 0
+
+    # -- what searches read ---------------------------------------------------
+
+    @property
+    def has_trees(self) -> bool:
+        """True when any provider has a parent (Placement takes its simpler
+        paths only when none has)."""
+        return self._children_count > 0
+
+    @property
+    def sharing(self) -> np.ndarray:
+        return self.trait_column(SHARING_TRAIT)
+
+    def trait_column(self, trait: str) -> np.ndarray:
+        column = self.trait_columns.get(trait)
+        return column if column is not None else np.zeros(self.size, dtype=bool)
+
+    def aggregate_column(self, aggregate: str) -> np.ndarray:
+        column = self.aggregate_columns.get(aggregate)
+        return column if column is not None else np.zeros(self.size, dtype=bool)
+
+    def tree_of(self, root_slot: int) -> set[int]:
+        return self.trees.get(root_slot, set())
+
+    def uuid(self, slot: int) -> str:
+        uuid = self.uuids[slot]
+        assert uuid is not None, slot
+        return uuid
+
+    # -- keeping it current -------------------------------------------------------
+
+    def replace_all(self, providers: Iterable[ProviderSnapshot]) -> None:
+        """Forget everything and load ``providers`` (a complete read)."""
+        self.__init__()
+        self.apply(providers, ())
+
+    def apply(self, changed: Iterable[ProviderSnapshot], removed: Iterable[str]) -> None:
+        """Bring changed providers up to date and drop removed ones."""
+        for uuid in removed:
+            slot = self.slot_of.pop(uuid, None)
+            if slot is not None:
+                self._vacate(slot)
+                self._free_slots.append(slot)
+        changed = list(changed)
+        # Slots first, so that a provider may name a root that comes later
+        # in the batch (a re-parented provider older than its new root).
+        for snapshot in changed:
+            if snapshot.uuid not in self.slot_of:
+                self.slot_of[snapshot.uuid] = self._take_slot()
+        for snapshot in changed:
+            self._store(self.slot_of[snapshot.uuid], snapshot)
+
+    def _take_slot(self) -> int:
+        if self._free_slots:
+            return self._free_slots.pop()
+        if self._next_slot == self.size:
+            self._grow(self.size * 2)
+        slot = self._next_slot
+        self._next_slot += 1
+        return slot
+
+    def _grow(self, size: int) -> None:
+        old = self.size
+        self.size = size
+        self.uuids.extend([None] * (size - old))
+        self.traits.extend([frozenset()] * (size - old))
+        self.aggregates.extend([frozenset()] * (size - old))
+        self.alive = _grown(self.alive, size, False)
+        self.root = np.concatenate([self.root, np.arange(old, size, dtype=np.int64)])
+        self.parent = _grown(self.parent, size, -1)
+        for column in self.resources.values():
+            column.grow(size)
+        for columns in (self.trait_columns, self.aggregate_columns):
+            for name, column in columns.items():
+                columns[name] = _grown(column, size, False)
+
+    def _vacate(self, slot: int) -> None:
+        """Take a provider out of every column; its slot stays allocated."""
+        if not self.alive[slot]:
+            return
+        self.alive[slot] = False
+        self.uuids[slot] = None
+        for column in self.resources.values():
+            column.clear(slot)
+        for trait in self.traits[slot]:
+            self.trait_columns[trait][slot] = False
+        for aggregate in self.aggregates[slot]:
+            self.aggregate_columns[aggregate][slot] = False
+        self.traits[slot] = frozenset()
+        self.aggregates[slot] = frozenset()
+        root = int(self.root[slot])
+        members = self.trees.get(root)
+        if members is not None:
+            members.discard(slot)
+            if not members:
+                del self.trees[root]
+        if self.parent[slot] >= 0:
+            self._children_count -= 1
+        self.root[slot] = slot
+        self.parent[slot] = -1
+
+    def _store(self, slot: int, snapshot: ProviderSnapshot) -> None:
+        self._vacate(slot)
+        self.alive[slot] = True
+        self.uuids[slot] = snapshot.uuid
+        root = self.slot_of[snapshot.root_provider_uuid]
+        self.root[slot] = root
+        self.trees.setdefault(root, set()).add(slot)
+        if snapshot.parent_provider_uuid is not None:
+            self.parent[slot] = self.slot_of[snapshot.parent_provider_uuid]
+            self._children_count += 1
+        for name, inventory in snapshot.inventories.items():
+            column = self.resources.get(name)
+            if column is None:
+                column = self.resources[name] = ResourceColumn.empty(self.size)
+            column.set(slot, inventory, snapshot.usages.get(name, 0))
+        self.traits[slot] = snapshot.traits
+        self.aggregates[slot] = snapshot.aggregates
+        for trait in snapshot.traits:
+            self._member_column(self.trait_columns, trait)[slot] = True
+        for aggregate in snapshot.aggregates:
+            self._member_column(self.aggregate_columns, aggregate)[slot] = True
+
+    def _member_column(self, columns: dict[str, np.ndarray], name: str) -> np.ndarray:
+        column = columns.get(name)
+        if column is None:
+            column = columns[name] = np.zeros(self.size, dtype=bool)
+        return column
