@@ -237,6 +237,20 @@ class ProviderSnapshot:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ProviderRegistration:
+    """A new provider with everything it starts with, for registering many
+    at once (``Store.register_providers``). A parent comes before its
+    children in a batch, or exists already."""
+
+    uuid: str
+    name: str
+    parent_uuid: str | None = None
+    inventories: Mapping[str, Inventory] = dataclasses.field(default_factory=dict)
+    traits: frozenset[str] = frozenset()
+    aggregates: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ProviderChanges:
     """What changed in the store since a cursor, as of one consistent point.
 

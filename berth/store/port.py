@@ -22,6 +22,7 @@ from berth.placement.model import (
     ProviderAllocations,
     ProviderChanges,
     ProviderInventories,
+    ProviderRegistration,
     ProviderTraits,
     ResourceClass,
     ResourceProvider,
@@ -86,6 +87,12 @@ class Store(Protocol):
     ) -> ResourceProvider:
         """Raises ProviderExists, DuplicateProviderName, ResourceProviderNotFound
         (for the parent)."""
+
+    def register_providers(self, registrations: Sequence[ProviderRegistration]) -> None:
+        """Create many new providers with their inventories, traits and
+        aggregates, all or nothing. Raises ProviderExists,
+        DuplicateProviderName, InvalidParent, ResourceClassNotFound,
+        TraitNotFound, InvalidInventory."""
 
     def get_provider(self, uuid: str) -> ResourceProvider:
         """Raises ResourceProviderNotFound."""

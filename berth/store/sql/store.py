@@ -17,6 +17,7 @@ from berth.placement.model import (
     ProviderAllocations,
     ProviderChanges,
     ProviderInventories,
+    ProviderRegistration,
     ProviderTraits,
     ResourceClass,
     ResourceProvider,
@@ -25,7 +26,16 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
-from berth.store.sql import allocations, catalog, changes, inventories, migrate, providers, usages
+from berth.store.sql import (
+    allocations,
+    bulk,
+    catalog,
+    changes,
+    inventories,
+    migrate,
+    providers,
+    usages,
+)
 from berth.store.sql.engine import Database
 
 
@@ -89,6 +99,10 @@ class SqlStore:
     def create_provider(self, uuid: str, name: str, parent_uuid: str | None = None) -> ResourceProvider:
         with self.database.writing() as conn:
             return providers.create_provider(conn, uuid, name, parent_uuid)
+
+    def register_providers(self, registrations: Sequence[ProviderRegistration]) -> None:
+        with self.database.writing() as conn:
+            bulk.register_providers(conn, list(registrations))
 
     def get_provider(self, uuid: str) -> ResourceProvider:
         with self.database.reading() as conn:
