@@ -51,3 +51,37 @@ def test_bad_bodies(api):
 
 def test_unknown_provider_is_404(api):
     assert api.get(f"/resource_providers/{new_uuid()}/aggregates").status_code == 404
+
+
+def test_get_shows_the_generation_from_1_19(api):
+    rp = api.create_provider()["uuid"]
+    api.set_aggregates(rp, new_uuid())
+    assert set(api.get(f"/resource_providers/{rp}/aggregates", version="1.18").json()) == {"aggregates"}
+    body = api.get(f"/resource_providers/{rp}/aggregates", version="1.19").json()
+    assert body["resource_provider_generation"] == api.generation(rp) == 1
+
+
+def test_the_generation_form_is_refused_before_1_19(api):
+    rp = api.create_provider()["uuid"]
+    response = api.put(
+        f"/resource_providers/{rp}/aggregates",
+        {"aggregates": [new_uuid()], "resource_provider_generation": 0}, version="1.18",
+    )
+    assert response.status_code == 400
+    assert "is not of type 'array'" in error_of(response)["detail"]
+
+
+def test_put_replaces_the_whole_set(api):
+    rp = api.create_provider()["uuid"]
+    first, second = new_uuid(), new_uuid()
+    api.set_aggregates(rp, first)
+    api.set_aggregates(rp, second)
+    assert api.get(f"/resource_providers/{rp}/aggregates").json()["aggregates"] == [second]
+    api.set_aggregates(rp)
+    assert api.get(f"/resource_providers/{rp}/aggregates").json()["aggregates"] == []
+
+
+def test_put_on_an_unknown_provider_is_404(api):
+    response = api.put(f"/resource_providers/{new_uuid()}/aggregates",
+                       {"aggregates": [], "resource_provider_generation": 0})
+    assert response.status_code == 404

@@ -170,3 +170,144 @@ def test_provider_allocations(api, rp):
     latest = api.get(f"/resource_providers/{rp}/allocations").json()
     assert "consumer_generation" in latest["allocations"][consumer]
     assert api.get(f"/resource_providers/{new_uuid()}/allocations").status_code == 404
+
+
+def _owned(rp: str, **resources: int) -> dict:
+    return {**_dict_form(rp, **resources), "project_id": "p", "user_id": "u"}
+
+
+def test_user_id_required_from_1_8_too(api, rp):
+    body = {**_list_form(rp, VCPU=1), "project_id": "p"}
+    response = api.put(f"/allocations/{new_uuid()}", body, version="1.8")
+    assert response.status_code == 400
+    assert "'user_id' is a required property" in error_of(response)["detail"]
+    owner_at_1_7 = api.put(f"/allocations/{new_uuid()}", {**body, "user_id": "u"}, version="1.7")
+    assert owner_at_1_7.status_code == 400
+    assert "Additional properties are not allowed" in error_of(owner_at_1_7)["detail"]
+
+
+def test_list_form_is_refused_from_1_12(api, rp):
+    body = {**_list_form(rp, VCPU=1), "project_id": "p", "user_id": "u"}
+    assert api.put(f"/allocations/{new_uuid()}", body, version="1.11").status_code == 204
+    assert api.put(f"/allocations/{new_uuid()}", body, version="1.12").status_code == 400
+
+
+def test_before_1_28_generations_are_neither_given_nor_shown(api, rp):
+    consumer = new_uuid()
+    assert api.put(f"/allocations/{consumer}", _owned(rp, VCPU=1), version="1.27").status_code == 204
+    # An existing consumer is replaced without naming its generation.
+    assert api.put(f"/allocations/{consumer}", _owned(rp, VCPU=2), version="1.27").status_code == 204
+    named = api.put(f"/allocations/{consumer}", {**_owned(rp, VCPU=2), "consumer_generation": 2},
+                    version="1.27")
+    assert named.status_code == 400
+    assert "'consumer_generation' was unexpected" in error_of(named)["detail"]
+    assert "consumer_generation" not in api.get(f"/allocations/{consumer}", version="1.27").json()
+    assert api.get(f"/allocations/{consumer}", version="1.28").json()["consumer_generation"] == 2
+    by_provider = api.get(f"/resource_providers/{rp}/allocations", version="1.27").json()
+    assert by_provider["allocations"][consumer] == {"resources": {"VCPU": 2}}
+
+
+def test_post_allocations_names_generations_from_1_28(api, rp):
+    consumer = new_uuid()
+    assert api.post("/allocations", {consumer: _owned(rp, VCPU=1)}, version="1.27").status_code == 204
+    unnamed = api.post("/allocations", {consumer: _owned(rp, VCPU=2)}, version="1.28")
+    assert unnamed.status_code == 400
+    assert "'consumer_generation' is a required property" in error_of(unnamed)["detail"]
+    stale = api.post("/allocations", {consumer: {**_owned(rp, VCPU=2), "consumer_generation": None}},
+                     version="1.28")
+    assert stale.status_code == 409
+    assert error_of(stale)["code"] == "placement.concurrent_update"
+    fresh = api.post("/allocations", {consumer: {**_owned(rp, VCPU=2), "consumer_generation": 1}},
+                     version="1.28")
+    assert fresh.status_code == 204
+
+
+def test_post_allocations_may_clear_a_consumer(api, rp):
+    consumer = new_uuid()
+    api.allocate(consumer, {rp: {"VCPU": 1}})
+    cleared = {consumer: {"allocations": {}, "project_id": "p", "user_id": "u"}}
+    assert api.post("/allocations", cleared, version="1.13").status_code == 204
+    assert api.get(f"/allocations/{consumer}").json() == {"allocations": {}}
+
+
+def test_post_allocations_takes_mappings_from_1_34(api, rp):
+    entry = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": {"_COMPUTE": [rp]}}
+    old = api.post("/allocations", {new_uuid(): entry}, version="1.33")
+    assert old.status_code == 400
+    assert "Additional properties are not allowed" in error_of(old)["detail"]
+    assert api.post("/allocations", {new_uuid(): entry}, version="1.34").status_code == 204
+
+
+@pytest.mark.parametrize("mappings,message", [
+    ({"alpha": "beta"}, "JSON does not validate: 'beta' is not of type 'array'"),
+    ({}, "JSON does not validate: {} should be non-empty"),
+    ({"_A": []}, "JSON does not validate: [] should be non-empty"),
+    ({"_A": ["not-a-uuid"]}, "is not a 'uuid'"),
+])
+def test_bad_mappings_are_400(api, rp, mappings, message):
+    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": mappings}
+    response = api.put(f"/allocations/{new_uuid()}", body, version="1.34")
+    assert response.status_code == 400
+    assert message in error_of(response)["detail"]
+
+
+def test_mappings_are_accepted_not_stored(api, rp):
+    consumer = new_uuid()
+    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": {"": [rp]}}
+    assert api.put(f"/allocations/{consumer}", body, version="1.34").status_code == 204
+    assert "mappings" not in api.get(f"/allocations/{consumer}").json()
+
+
+def test_post_allocations_types_consumers_from_1_38(api, rp):
+    consumer = new_uuid()
+    entry = {**_owned(rp, VCPU=1), "consumer_generation": None}
+    typed = {**entry, "consumer_type": "MIGRATION"}
+    early = api.post("/allocations", {consumer: typed}, version="1.37")
+    assert "'consumer_type' was unexpected" in error_of(early)["detail"]
+    untyped = api.post("/allocations", {consumer: entry}, version="1.38")
+    assert "'consumer_type' is a required property" in error_of(untyped)["detail"]
+    assert api.post("/allocations", {consumer: typed}, version="1.38").status_code == 204
+    assert api.get(f"/allocations/{consumer}", version="1.38").json()["consumer_type"] == "MIGRATION"
+    assert "consumer_type" not in api.get(f"/allocations/{consumer}", version="1.37").json()
+
+
+def test_allocations_written_before_1_38_have_the_unknown_type(api, rp):
+    consumer = new_uuid()
+    body = {**_owned(rp, VCPU=1), "consumer_generation": None}
+    assert api.put(f"/allocations/{consumer}", body, version="1.37").status_code == 204
+    assert api.get(f"/allocations/{consumer}").json()["consumer_type"] == "unknown"
+
+
+def test_a_replacement_may_change_owner_and_type(api, rp):
+    consumer = new_uuid()
+    api.allocate(consumer, {rp: {"VCPU": 1}}, project="p1", user="u1")
+    moved = {"allocations": {rp: {"resources": {"VCPU": 1}}}, "project_id": "p2", "user_id": "u2",
+             "consumer_generation": 1, "consumer_type": "MIGRATION"}
+    assert api.put(f"/allocations/{consumer}", moved).status_code == 204
+    body = api.get(f"/allocations/{consumer}").json()
+    assert (body["project_id"], body["user_id"], body["consumer_type"], body["consumer_generation"]) == (
+        "p2", "u2", "MIGRATION", 2,
+    )
+
+
+def test_a_cleared_consumer_starts_again_from_null(api, rp):
+    consumer = new_uuid()
+    api.allocate(consumer, {rp: {"VCPU": 1}})
+    assert api.delete(f"/allocations/{consumer}").status_code == 204
+    again = {**_owned(rp, VCPU=1), "consumer_generation": None, "consumer_type": "INSTANCE"}
+    assert api.put(f"/allocations/{consumer}", again).status_code == 204
+
+
+def test_dashless_consumer_uuid_is_normalised(api, rp):
+    consumer = new_uuid()
+    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "consumer_type": "INSTANCE"}
+    assert api.put(f"/allocations/{consumer.replace('-', '')}", body).status_code == 204
+    assert api.get(f"/allocations/{consumer}").json()["allocations"][rp]["resources"] == {"VCPU": 1}
+
+
+def test_capacity_rules_min_max_and_step(api):
+    rp = api.create_provider()["uuid"]
+    api.set_inventory(rp, DISK_GB={"total": 100, "min_unit": 10, "max_unit": 50, "step_size": 5})
+    for amount, status in ((5, 409), (55, 409), (12, 409), (15, 204)):
+        response = api.allocate(new_uuid(), {rp: {"DISK_GB": amount}})
+        assert response.status_code == status, (amount, response.text)

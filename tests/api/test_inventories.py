@@ -133,3 +133,63 @@ def test_unknown_provider_is_404(api):
     response = api.get(f"/resource_providers/{uuid}/inventories")
     assert response.status_code == 404
     assert f"No resource provider with uuid {uuid} found" in error_of(response)["detail"]
+
+
+@pytest.mark.parametrize("version,status", [("1.25", 400), ("1.26", 201)])
+def test_post_reserved_may_equal_total_from_1_26(api, rp, version, status):
+    response = api.post(f"/resource_providers/{rp}/inventories",
+                        {"resource_class": "VCPU", "total": 4, "reserved": 4}, version=version)
+    assert response.status_code == status
+    if status == 400:
+        assert "The reserved value is greater than or equal to total." in error_of(response)["detail"]
+
+
+@pytest.mark.parametrize("version,status", [("1.25", 400), ("1.26", 200)])
+def test_put_one_reserved_may_equal_total_from_1_26(api, rp, version, status):
+    api.set_inventory(rp, VCPU=4)
+    response = api.put(f"/resource_providers/{rp}/inventories/VCPU",
+                       {"resource_provider_generation": 1, "total": 4, "reserved": 4}, version=version)
+    assert response.status_code == status
+    assert api.generation(rp) == (1 if status == 400 else 2)
+
+
+def test_delete_all_with_nothing_there_still_answers_204(api, rp):
+    assert api.delete(f"/resource_providers/{rp}/inventories").status_code == 204
+    assert api.delete(f"/resource_providers/{new_uuid()}/inventories").status_code == 404
+
+
+def test_delete_one_class_in_use_is_409(api, rp):
+    api.set_inventory(rp, VCPU=8)
+    api.allocate(new_uuid(), {rp: {"VCPU": 1}})
+    response = api.delete(f"/resource_providers/{rp}/inventories/VCPU")
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "placement.concurrent_update"
+
+
+def test_capacity_below_usage_is_refused(api, rp):
+    # A deliberate difference from Placement: usage never exceeds capacity
+    # (docs/store.md, docs/compatibility.md).
+    api.set_inventory(rp, VCPU=8)
+    api.allocate(new_uuid(), {rp: {"VCPU": 6}})
+    response = api.put(
+        f"/resource_providers/{rp}/inventories",
+        {"resource_provider_generation": api.generation(rp), "inventories": {"VCPU": {"total": 5}}},
+    )
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "placement.inventory.inuse"
+    assert api.get(f"/resource_providers/{rp}/inventories/VCPU").json()["total"] == 8
+    shrunk = api.put(
+        f"/resource_providers/{rp}/inventories",
+        {"resource_provider_generation": api.generation(rp), "inventories": {"VCPU": {"total": 6}}},
+    )
+    assert shrunk.status_code == 200
+
+
+def test_post_and_put_one_on_an_unknown_provider_are_404(api):
+    missing = new_uuid()
+    assert api.post(f"/resource_providers/{missing}/inventories",
+                    {"resource_class": "VCPU", "total": 1}).status_code == 404
+    assert api.put(f"/resource_providers/{missing}/inventories/VCPU",
+                   {"resource_provider_generation": 0, "total": 1}).status_code == 404
+    assert api.put(f"/resource_providers/{missing}/inventories",
+                   {"resource_provider_generation": 0, "inventories": {}}).status_code == 404

@@ -34,6 +34,7 @@ def test_uuid_without_dashes_is_normalised(api):
     ("1.0", ["self", "inventories", "usages"]),
     ("1.1", ["self", "inventories", "usages", "aggregates"]),
     ("1.6", ["self", "inventories", "usages", "aggregates", "traits"]),
+    ("1.10", ["self", "inventories", "usages", "aggregates", "traits"]),
     ("1.11", ["self", "inventories", "usages", "aggregates", "traits", "allocations"]),
 ])
 def test_links_per_version(api, version, relations):
@@ -47,6 +48,32 @@ def test_parent_and_root_shown_from_1_14(api):
     rp = api.create_provider()
     assert "root_provider_uuid" not in api.get(f"/resource_providers/{rp['uuid']}", version="1.13").json()
     assert "root_provider_uuid" in api.get(f"/resource_providers/{rp['uuid']}", version="1.14").json()
+
+
+def test_list_shows_parent_and_root_from_1_14(api):
+    parent = api.create_provider()
+    child = api.create_provider(parent=parent["uuid"])
+    query = f"/resource_providers?uuid={child['uuid']}"
+    assert set(api.get(query, version="1.13").json()["resource_providers"][0]) == {
+        "uuid", "name", "generation", "links",
+    }
+    listed = api.get(query, version="1.14").json()["resource_providers"][0]
+    assert (listed["parent_provider_uuid"], listed["root_provider_uuid"]) == (
+        parent["uuid"], parent["uuid"],
+    )
+
+
+def test_put_names_a_parent_from_1_14(api):
+    parent, root = api.create_provider(), api.create_provider()
+    path = f"/resource_providers/{root['uuid']}"
+    adopted = {"name": root["name"], "parent_provider_uuid": parent["uuid"]}
+    old = api.put(path, adopted, version="1.13")
+    assert old.status_code == 400
+    assert "Additional properties are not allowed" in error_of(old)["detail"]
+    # A root may be given a parent (it joins that tree) before 1.37.
+    response = api.put(path, adopted, version="1.14")
+    assert response.status_code == 200
+    assert response.json()["root_provider_uuid"] == parent["uuid"]
 
 
 def test_parent_refused_by_schema_before_1_14(api):
@@ -65,6 +92,29 @@ def test_duplicate_name_is_409_duplicate_name(api):
     error = error_of(response)
     assert error["code"] == "placement.duplicate_name"
     assert "Conflicting resource provider name: same already exists" in error["detail"]
+
+
+def test_duplicate_uuid_is_409_duplicate_name(api):
+    existing = api.create_provider()
+    response = api.post("/resource_providers", {"name": "other", "uuid": existing["uuid"]})
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "placement.duplicate_name"
+    assert f"Conflicting resource provider uuid: {existing['uuid']} already exists" in error["detail"]
+
+
+def test_rename_to_a_taken_name_is_409_and_changes_nothing(api):
+    api.create_provider("taken")
+    rp = api.create_provider("mine")
+    response = api.put(f"/resource_providers/{rp['uuid']}", {"name": "taken"})
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "placement.duplicate_name"
+    assert api.get(f"/resource_providers/{rp['uuid']}").json()["name"] == "mine"
+
+
+def test_update_of_an_unknown_provider_is_404(api):
+    response = api.put(f"/resource_providers/{new_uuid()}", {"name": "ghost"})
+    assert response.status_code == 404
 
 
 def test_unknown_parent_is_400(api):
@@ -101,6 +151,36 @@ def test_reparenting_needs_1_37(api):
     response = api.put(path, moved, version="1.37")
     assert response.status_code == 200
     assert response.json()["root_provider_uuid"] == second["uuid"]
+
+
+def test_unparenting_from_1_37_makes_a_new_root_of_the_subtree(api):
+    root = api.create_provider()
+    child = api.create_provider(parent=root["uuid"])
+    grandchild = api.create_provider(parent=child["uuid"])
+    response = api.put(
+        f"/resource_providers/{child['uuid']}",
+        {"name": child["name"], "parent_provider_uuid": None}, version="1.37",
+    )
+    assert response.status_code == 200
+    assert (response.json()["parent_provider_uuid"], response.json()["root_provider_uuid"]) == (
+        None, child["uuid"],
+    )
+    moved = api.get(f"/resource_providers/{grandchild['uuid']}").json()
+    assert moved["root_provider_uuid"] == child["uuid"]
+    assert {rp["uuid"] for rp in api.get(
+        f"/resource_providers?in_tree={root['uuid']}").json()["resource_providers"]} == {root["uuid"]}
+
+
+def test_reparenting_into_its_own_subtree_is_a_loop(api):
+    root = api.create_provider()
+    child = api.create_provider(parent=root["uuid"])
+    grandchild = api.create_provider(parent=child["uuid"])
+    response = api.put(
+        f"/resource_providers/{child['uuid']}",
+        {"name": child["name"], "parent_provider_uuid": grandchild["uuid"]}, version="1.37",
+    )
+    assert response.status_code == 400
+    assert "creating loop in the provider tree is not allowed." in error_of(response)["detail"]
 
 
 def test_loop_in_tree_is_400(api):
