@@ -181,7 +181,8 @@ def test_traits_in_summaries_from_1_17(api, cloud):
     before = api.get(f"{AC}?resources=VCPU:1", version="1.16").json()
     assert "traits" not in before["provider_summaries"][cloud.cn]
     body = api.get(f"{AC}?resources=VCPU:1&required=HW_CPU_X86_SSE", version="1.17").json()
-    assert body["provider_summaries"][cloud.cn]["traits"] == ["CUSTOM_GOLD", "HW_CPU_X86_SSE"]
+    # Standard traits before custom ones, as Placement lists them.
+    assert body["provider_summaries"][cloud.cn]["traits"] == ["HW_CPU_X86_SSE", "CUSTOM_GOLD"]
     none = api.get(f"{AC}?resources=VCPU:1&required=HW_CPU_X86_SSE2", version="1.17").json()
     assert none == {"allocation_requests": [], "provider_summaries": {}}
 

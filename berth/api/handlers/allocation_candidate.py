@@ -88,6 +88,14 @@ def _allocation_request(req: ApiRequest, candidate: AllocationRequest) -> dict:
     return data
 
 
+def _trait_order(name: str) -> tuple[bool, str]:
+    """Standard traits, then custom ones, each by name. Placement lists a
+    provider's traits in trait-id order: the standard traits are synced
+    (in no fixed order) before any custom trait can be created, so custom
+    traits always come last, and clients' tests rely on that."""
+    return name.startswith("CUSTOM_"), name
+
+
 def _provider_summary(
     req: ApiRequest, summary: ProviderSummary, requested: frozenset[str]
 ) -> dict:
@@ -100,7 +108,7 @@ def _provider_summary(
         }
     }
     if req.wants("1.17"):
-        data["traits"] = sorted(summary.traits)
+        data["traits"] = sorted(summary.traits, key=_trait_order)
     if req.wants("1.29"):
         data["parent_provider_uuid"] = summary.parent_provider_uuid
         data["root_provider_uuid"] = summary.root_provider_uuid
