@@ -164,8 +164,34 @@ class Search:
         wanted = limit
         if max_candidates and (wanted is None or max_candidates < wanted):
             wanted = max_candidates
-        found = self._collect(groups, order, wanted)
+        if self._each_provider_alone(groups):
+            found = self._whole_providers(groups[0], order[:wanted])
+        else:
+            found = self._collect(groups, order, wanted)
         return CandidateResult(tuple(found), self._summaries(found))
+
+    def _each_provider_alone(self, groups: Sequence[_GroupSearch]) -> bool:
+        """True when every candidate is one provider that is its own tree:
+        one group served by single providers, no nesting, no sharing. Then
+        the anchors are the candidates (the common flat fleet)."""
+        return (
+            len(groups) == 1
+            and not groups[0].spreads
+            and not self.has_trees
+            and not groups[0].sharing_eligible
+        )
+
+    def _whole_providers(self, group: _GroupSearch, slots: np.ndarray) -> list[AllocationRequest]:
+        """One candidate per slot, taking the group's resources from it. The
+        capacity and unit checks of stage 1 are all a lone group needs."""
+        resources = dict(group.group.resources)
+        suffix = group.group.suffix
+        uuids = self.index.uuids
+        found = []
+        for slot in slots.tolist():
+            uuid = uuids[slot]
+            found.append(AllocationRequest({uuid: resources}, {suffix: (uuid,)}))
+        return found
 
     def _anchor_filter(self) -> np.ndarray:
         """Roots a candidate may be anchored at (root_required, 1.35)."""
@@ -432,22 +458,30 @@ class Search:
             shown = set()
             for root in {int(index.root[slot]) for slot in used_slots}:
                 shown |= index.tree_of(root)
-        return tuple(self._summary(slot) for slot in sorted(shown))
-
-    def _summary(self, slot: int) -> ProviderSummary:
-        index = self.index
-        resources = {
-            name: ResourceSummary(column.whole_capacity(slot), int(column.used[slot]))
-            for name, column in index.resources.items()
-            if column.present[slot]
-        }
-        parent = int(index.parent[slot])
-        return ProviderSummary(
-            uuid=index.uuid(slot),
-            root_provider_uuid=index.uuid(int(index.root[slot])),
-            parent_provider_uuid=index.uuid(parent) if parent >= 0 else None,
-            resources=resources,
-            traits=index.traits[slot],
+        slots = np.array(sorted(shown), dtype=np.int64)
+        # Column by column, then provider by provider: reading numpy scalars
+        # one at a time would cost more than the rest of the search.
+        resources: list[dict[str, ResourceSummary]] = [{} for _ in range(len(slots))]
+        for name, column in index.resources.items():
+            present = column.present[slots]
+            if not present.any():
+                continue
+            capacities = column.capacity[slots].astype(np.int64).tolist()
+            used = column.used[slots].tolist()
+            for position in np.flatnonzero(present).tolist():
+                resources[position][name] = ResourceSummary(capacities[position], used[position])
+        uuids = index.uuids
+        roots = index.root[slots].tolist()
+        parents = index.parent[slots].tolist()
+        return tuple(
+            ProviderSummary(
+                uuid=uuids[slot],
+                root_provider_uuid=uuids[root],
+                parent_provider_uuid=uuids[parent] if parent >= 0 else None,
+                resources=resources[position],
+                traits=index.traits[slot],
+            )
+            for position, (slot, root, parent) in enumerate(zip(slots.tolist(), roots, parents))
         )
 
 
