@@ -82,3 +82,47 @@ def test_trait_in_use_cannot_be_deleted(api):
 def test_unknown_provider(api):
     uuid = new_uuid()
     assert api.get(f"/resource_providers/{uuid}/traits").status_code == 404
+
+
+def test_every_method_needs_1_6(api):
+    rp = api.create_provider()["uuid"]
+    for method, path, body in (
+        ("GET", "/traits", None),
+        ("GET", "/traits/HW_CPU_X86_AVX2", None),
+        ("PUT", "/traits/CUSTOM_EARLY", None),
+        ("DELETE", "/traits/CUSTOM_EARLY", None),
+        ("GET", f"/resource_providers/{rp}/traits", None),
+        ("PUT", f"/resource_providers/{rp}/traits", {"traits": [], "resource_provider_generation": 0}),
+        ("DELETE", f"/resource_providers/{rp}/traits", None),
+    ):
+        assert api.request(method, path, body, version="1.5").status_code == 404, (method, path)
+    assert api.get("/traits/CUSTOM_EARLY", version="1.6").status_code == 404
+    assert api.get("/traits/HW_CPU_X86_AVX2", version="1.6").status_code == 204
+
+
+def test_delete_provider_traits_bumps_the_generation(api):
+    rp = api.create_provider()["uuid"]
+    api.set_traits(rp, "HW_CPU_X86_AVX2")
+    assert api.delete(f"/resource_providers/{rp}/traits").status_code == 204
+    assert api.get(f"/resource_providers/{rp}/traits").json() == {
+        "traits": [], "resource_provider_generation": 2,
+    }
+    assert api.delete(f"/resource_providers/{new_uuid()}/traits").status_code == 404
+
+
+def test_associated_false_lists_unused_traits(api):
+    api.put("/traits/CUSTOM_USED")
+    api.put("/traits/CUSTOM_IDLE")
+    api.set_traits(api.create_provider()["uuid"], "CUSTOM_USED")
+    listed = api.get("/traits?name=startswith:CUSTOM_&associated=false").json()["traits"]
+    assert listed == ["CUSTOM_IDLE"]
+
+
+def test_provider_traits_bad_bodies(api):
+    rp = api.create_provider()["uuid"]
+    no_generation = api.put(f"/resource_providers/{rp}/traits", {"traits": []})
+    assert "'resource_provider_generation' is a required property" in error_of(no_generation)["detail"]
+    not_a_list = api.put(f"/resource_providers/{rp}/traits",
+                         {"traits": "HW_CPU_X86_AVX2", "resource_provider_generation": 0})
+    assert not_a_list.status_code == 400
+    assert api.generation(rp) == 0
