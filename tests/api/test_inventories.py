@@ -177,6 +177,12 @@ def test_capacity_below_usage_is_refused(api, rp):
     )
     assert response.status_code == 409
     assert error_of(response)["code"] == "placement.inventory.inuse"
+    assert "update conflict: Inventory for 'VCPU'" in error_of(response)["detail"]
+    one = api.put(f"/resource_providers/{rp}/inventories/VCPU",
+                  {"resource_provider_generation": api.generation(rp), "total": 8, "reserved": 3})
+    assert one.status_code == 409
+    assert error_of(one)["code"] == "placement.inventory.inuse"
+    assert "update conflict: Inventory for 'VCPU'" in error_of(one)["detail"]
     assert api.get(f"/resource_providers/{rp}/inventories/VCPU").json()["total"] == 8
     shrunk = api.put(
         f"/resource_providers/{rp}/inventories",

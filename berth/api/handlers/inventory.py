@@ -194,7 +194,9 @@ def update_inventory(req: ApiRequest) -> Response:
     wanted = {**found.inventories, resource_class: inventory}
     try:
         written = req.store.replace_inventories(provider_uuid, found.provider.generation, wanted)
-    except domain.ConcurrentUpdate as exc:
+    except (domain.ConcurrentUpdate, domain.InventoryInUse) as exc:
+        # InventoryInUse: capacity below usage, which berth refuses on
+        # purpose (docs/compatibility.md); answered as PUT of all inventories.
         raise from_domain(exc, f"update conflict: {exc}") from None
     return json_response(
         req, serialize_inventory(inventory, written.provider.generation),
