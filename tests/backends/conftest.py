@@ -1,24 +1,40 @@
-"""Every test in this package runs once per store backend."""
+"""Every test in this package runs once per store backend.
+
+Cassandra runs on a one-node cluster shared by the session (see
+tests/backends/cassandra/store_fixture.py); when it cannot start, the
+cassandra tests fail rather than skip.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from berth.store import open_store
+from tests.backends.cassandra.store_fixture import cassandra_session_store, cassandra_store  # noqa: F401
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+    pytest.param("cassandra", marks=pytest.mark.cassandra),
+]
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'berth.db'}"
-    return request.getfixturevalue("postgres_url")
+def backend(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def store(database_url):
-    store = open_store(database_url)
-    store.upgrade()
-    yield store
-    store.close()
+def store(request, backend, tmp_path):
+    if backend == "cassandra":
+        # Session-wide and emptied for each test; closed with the session.
+        yield request.getfixturevalue("cassandra_store")
+        return
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'berth.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    opened = open_store(url)
+    opened.upgrade()
+    yield opened
+    opened.close()

@@ -1,0 +1,236 @@
+"""``CassandraStore``: the store port over Apache Cassandra.
+
+Every method is atomic in the sense the port asks for: single-partition
+writes are one lightweight transaction, claims are the transaction protocol
+of ``claims.py``. Driver errors become ``StoreUnavailable`` (a BerthError)
+in ``session.py``; nothing above this package sees the driver.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from berth.placement import errors
+from berth.placement.model import (
+    NOT_CHECKED,
+    ConsumerAllocations,
+    ConsumerClaim,
+    Inventory,
+    InventoryChange,
+    ProviderAggregates,
+    ProviderAllocations,
+    ProviderChanges,
+    ProviderInventories,
+    ProviderRegistration,
+    ProviderTraits,
+    ResourceClass,
+    ResourceProvider,
+    Trait,
+    UsageByConsumerType,
+    UsageReport,
+)
+from berth.placement.query import ProviderQuery
+from berth.store.cassandra import bulk, catalog, changes, inventories, providers, reads, schema, trees
+from berth.store.cassandra.claims import ClaimWriter, read_consumer
+from berth.store.cassandra.session import Connection
+from berth.store.cassandra.url import CassandraUrl
+
+# Seconds between two passes of the reaper in one process; each pass is a
+# scan of the (small) table of in-flight claims.
+REAP_INTERVAL_S = 10.0
+
+
+class CassandraStore:
+    def __init__(self, url: str) -> None:
+        self.url = CassandraUrl.parse(url)
+        self.conn = Connection(self.url)
+        self.locator = providers.Locator(self.conn)
+        self.claims = ClaimWriter(self.conn, self.locator)
+        self._last_reap = 0.0
+        self._reap_lock = threading.Lock()
+
+    def upgrade(self) -> None:
+        schema.upgrade(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- resource classes ----------------------------------------------------
+
+    def list_resource_classes(self) -> list[ResourceClass]:
+        return catalog.list_resource_classes(self.conn)
+
+    def get_resource_class(self, name: str) -> ResourceClass:
+        return catalog.get_resource_class(self.conn, name)
+
+    def create_resource_class(self, name: str) -> ResourceClass:
+        return catalog.create_resource_class(self.conn, name)
+
+    def rename_resource_class(self, name: str, new_name: str) -> ResourceClass:
+        return catalog.rename_resource_class(self.conn, name, new_name)
+
+    def delete_resource_class(self, name: str) -> None:
+        catalog.delete_resource_class(self.conn, name)
+
+    # -- traits --------------------------------------------------------------
+
+    def list_traits(
+        self, names: Iterable[str] | None = None, prefix: str | None = None, associated: bool | None = None
+    ) -> list[Trait]:
+        return catalog.list_traits(self.conn, names, prefix, associated)
+
+    def get_trait(self, name: str) -> Trait:
+        return catalog.get_trait(self.conn, name)
+
+    def ensure_trait(self, name: str) -> tuple[Trait, bool]:
+        return catalog.ensure_trait(self.conn, name)
+
+    def delete_trait(self, name: str) -> None:
+        catalog.delete_trait(self.conn, name)
+
+    # -- providers -----------------------------------------------------------
+
+    def create_provider(self, uuid: str, name: str, parent_uuid: str | None = None) -> ResourceProvider:
+        return providers.create_provider(self.conn, self.locator, uuid, name, parent_uuid)
+
+    def register_providers(self, registrations: Sequence[ProviderRegistration]) -> None:
+        bulk.register_providers(self.conn, self.locator, list(registrations))
+
+    def get_provider(self, uuid: str) -> ResourceProvider:
+        return providers.get_row(self.conn, self.locator, uuid).provider
+
+    def list_providers(self, query: ProviderQuery) -> list[ResourceProvider]:
+        return providers.list_providers(self.conn, self.locator, query)
+
+    def update_provider(
+        self, uuid: str, name: str, parent_uuid: str | None, allow_reparent: bool
+    ) -> ResourceProvider:
+        return providers.update_provider(self.conn, self.locator, uuid, name, parent_uuid, allow_reparent)
+
+    def delete_provider(self, uuid: str) -> None:
+        providers.delete_provider(self.conn, self.locator, uuid)
+
+    # -- inventories, traits and aggregates of a provider --------------------
+
+    def get_inventories(self, provider_uuid: str) -> ProviderInventories:
+        return inventories.read_inventories(self.conn, self.locator, provider_uuid)
+
+    def replace_inventories(
+        self, provider_uuid: str, expected_generation: int, wanted: Mapping[str, Inventory]
+    ) -> ProviderInventories:
+        return inventories.replace_inventories(self.conn, self.locator, provider_uuid, expected_generation, wanted)
+
+    def get_provider_traits(self, provider_uuid: str) -> ProviderTraits:
+        return inventories.read_traits(self.conn, self.locator, provider_uuid)
+
+    def set_provider_traits(self, provider_uuid: str, expected_generation: int, traits: Iterable[str]) -> ProviderTraits:
+        return inventories.set_traits(self.conn, self.locator, provider_uuid, expected_generation, traits)
+
+    def get_provider_aggregates(self, provider_uuid: str) -> ProviderAggregates:
+        return inventories.read_aggregates(self.conn, self.locator, provider_uuid)
+
+    def set_provider_aggregates(
+        self, provider_uuid: str, expected_generation: int | None, aggregates: Iterable[str]
+    ) -> ProviderAggregates:
+        return inventories.set_aggregates(self.conn, self.locator, provider_uuid, expected_generation, aggregates)
+
+    # -- allocations ---------------------------------------------------------
+
+    def get_consumer_allocations(self, consumer_uuid: str) -> ConsumerAllocations:
+        return reads.consumer_allocations(self.conn, self.locator, consumer_uuid)
+
+    def get_provider_allocations(self, provider_uuid: str) -> ProviderAllocations:
+        return reads.provider_allocations(self.conn, self.locator, provider_uuid)
+
+    def write_allocations(self, claims: Sequence[ConsumerClaim]) -> None:
+        self._maybe_reap()
+        self.claims.write(claims)
+
+    def delete_consumer_allocations(self, consumer_uuid: str) -> None:
+        self._maybe_reap()
+        state = read_consumer(self.conn, consumer_uuid)
+        if not state.exists or state.placeholder or not state.allocations:
+            raise errors.NotFound(f"No allocations for consumer '{consumer_uuid}'")
+        self.claims.write([ConsumerClaim(consumer_uuid, "", "", {}, NOT_CHECKED)])
+
+    def reshape(self, changes_: Sequence[InventoryChange], claims: Sequence[ConsumerClaim]) -> None:
+        """Placement's order: an interim inventory that is the union of old
+        and new, the allocations, then the final inventory. The steps are
+        separate transactions here, so the final state is checked before
+        the first write: a reshape that would leave usage above capacity is
+        refused without changing anything."""
+        self._check_reshape(changes_, claims)
+        for change in changes_:
+            current = inventories.read_inventories(self.conn, self.locator, change.provider_uuid)
+            interim = {**current.inventories, **change.inventories}
+            if change.inventories and interim != dict(current.inventories):
+                inventories.replace_inventories(
+                    self.conn, self.locator, change.provider_uuid, change.expected_generation, interim, check_usage=False
+                )
+        if claims:
+            self.write_allocations(claims)
+        for change in changes_:
+            row = providers.get_row(self.conn, self.locator, change.provider_uuid, serial=True)
+            inventories.replace_inventories(
+                self.conn, self.locator, change.provider_uuid, row.generation, change.inventories
+            )
+
+    def _check_reshape(self, changes_: Sequence[InventoryChange], claims: Sequence[ConsumerClaim]) -> None:
+        classes = catalog.read_classes(self.conn)
+        moving = frozenset(c.consumer_uuid for c in claims)
+        for change in changes_:
+            classes.ids(change.inventories)
+            part = self.locator.get(change.provider_uuid)
+            partition = trees.read_partition(self.conn, part)
+            row = partition.providers.get(change.provider_uuid)
+            if row is None:
+                raise errors.ResourceProviderNotFound(change.provider_uuid)
+            inventories.check_generation(row, change.expected_generation)
+            usage: dict[str, int] = {}
+            for (rp, rc), used in partition.check_usage(exclude_consumers=moving).items():
+                if rp == change.provider_uuid and used:
+                    usage[classes.by_id.get(rc, str(rc))] = used
+            for claim in claims:
+                for name, amount in claim.allocations.get(change.provider_uuid, {}).items():
+                    usage[name] = usage.get(name, 0) + amount
+            in_use = [
+                name for name, used in usage.items()
+                if name not in change.inventories or change.inventories[name].capacity < used
+            ]
+            if in_use:
+                raise errors.InventoryInUse(change.provider_uuid, sorted(in_use))
+
+    # -- usages --------------------------------------------------------------
+
+    def get_provider_usages(self, provider_uuid: str) -> UsageReport:
+        return reads.provider_usages(self.conn, self.locator, provider_uuid)
+
+    def get_project_usages(
+        self, project_id: str, user_id: str | None = None, consumer_type: str | None = None
+    ) -> list[UsageByConsumerType]:
+        return reads.project_usages(self.conn, project_id, user_id, consumer_type)
+
+    # -- the candidate index's feed -------------------------------------------
+
+    def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
+        return changes.read_changes(
+            self.conn, cursor, lambda uuids: reads.snapshots(self.conn, self.locator, uuids)
+        )
+
+    # -- the reaper ------------------------------------------------------------
+
+    def reap(self) -> int:
+        """Finish abandoned claims now; see claims.ClaimWriter.reap."""
+        return self.claims.reap()
+
+    def _maybe_reap(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < REAP_INTERVAL_S or not self._reap_lock.acquire(blocking=False):
+            return
+        try:
+            self._last_reap = now
+            self.claims.reap()
+        finally:
+            self._reap_lock.release()
