@@ -6,7 +6,12 @@ exception handlers.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -30,6 +35,8 @@ from berth.api.routes import ROUTES
 from berth.config import Settings
 from berth.placement.candidates.finder import CandidateFinder
 from berth.store.port import Store
+
+LOG = logging.getLogger("berth.api")
 
 
 def _authenticator(settings: Settings) -> auth.Authenticator:
@@ -67,6 +74,22 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(errors.ApiError(500, str(exc)), error_context(request.scope))
 
 
+def _warm_up(finder: CandidateFinder):
+    """At start-up, read the store into the candidate index once, so the
+    first GET /allocation_candidates does not pay for the complete read.
+    A failure is not fatal: every search refreshes the index anyway."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(finder.refresh)
+        except Exception:
+            LOG.exception("could not fill the allocation-candidates index at start-up")
+        yield
+
+    return lifespan
+
+
 def create_app(settings: Settings, store: Store) -> Starlette:
     finder = CandidateFinder(
         store,
@@ -85,6 +108,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         routes=routes,
         middleware=_middleware(settings, authenticator),
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+        lifespan=_warm_up(finder),
     )
     # "/resource_providers/" is not "/resource_providers" in Placement: 404.
     app.router.redirect_slashes = False

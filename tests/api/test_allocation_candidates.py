@@ -8,8 +8,10 @@ import re
 
 import pytest
 
+from berth.api.app import create_app
 from berth.config import PlacementSettings
-from tests.api.client import error_of, new_uuid
+from berth.placement.candidates.finder import CandidateFinder
+from tests.api.client import TestClient, error_of, new_uuid
 
 AC = "/allocation_candidates"
 
@@ -276,3 +278,11 @@ def test_finder_settings(make_api, cloud):
     other = capped.create_provider()["uuid"]
     capped.set_inventory(other, VCPU=4)
     assert len(capped.get(f"{AC}?resources=VCPU:1").json()["allocation_requests"]) == 1
+
+
+def test_index_filled_at_start_up(settings, store, monkeypatch):
+    refreshed = []
+    monkeypatch.setattr(CandidateFinder, "refresh", lambda finder: refreshed.append(finder))
+    app = create_app(settings, store)
+    with TestClient(app):
+        assert refreshed == [app.state.services.candidates]
