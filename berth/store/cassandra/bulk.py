@@ -136,11 +136,11 @@ def _undo(
     uuids: list[tuple[str, str]],
 ) -> None:
     for part, uuid in reversed(inserted):
-        conn.cas(
+        conn.cas_until(
             [("DELETE FROM {ks}.tree WHERE part = ? AND provider = ?", (part, uuid)),
              ("DELETE FROM {ks}.tree WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS",
               (part, uuid))],
-            resolve=lambda: True,
+            done=lambda part=part, uuid=uuid: not providers._exists(conn, part, uuid),
         )
     for name, uuid in reversed(names):
         providers._release_name(conn, name, uuid)

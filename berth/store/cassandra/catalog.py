@@ -190,4 +190,4 @@ def delete_trait(conn: Connection, name: str) -> None:
     if conn.execute("SELECT provider FROM {ks}.trait_users WHERE trait = ? LIMIT 1", (name,)):
         raise errors.TraitInUse(name)
     delete = "DELETE FROM {ks}.catalog WHERE kind = 'trait' AND name = ? IF EXISTS"
-    conn.cas([(delete, (name,))], resolve=lambda: True)
+    conn.cas_until([(delete, (name,))], done=lambda: _find(conn, "trait", name) is None)

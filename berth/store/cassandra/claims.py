@@ -207,9 +207,7 @@ class ClaimWriter:
         if not rows:
             # The record is gone (finalised, or expired after a week):
             # nothing of tx is left to decide; free the consumer.
-            self.conn.cas(
-                [("UPDATE {ks}.consumers SET tx = null WHERE uuid = ? IF tx = ?", (consumer, tx))], lambda: True
-            )
+            self._unlock(consumer, tx)
             return True
         record = rows[0]
         plan = Plan.from_json(tx, record.plan)
@@ -294,10 +292,16 @@ class ClaimWriter:
             return
         for part in plan.parts:
             self._settle_partition(part, plan.tx, forward=False)
-        unlock = "UPDATE {ks}.consumers SET tx = null WHERE uuid = ? IF tx = ?"
         for consumer in plan.consumers:
-            self.conn.cas([(unlock, (consumer.uuid, plan.tx))], resolve=lambda: True)
+            self._unlock(consumer.uuid, plan.tx)
         self._forget(plan)
+
+    def _unlock(self, consumer: str, tx: str) -> None:
+        unlock = "UPDATE {ks}.consumers SET tx = null WHERE uuid = ? IF tx = ?"
+        self.conn.cas_until([(unlock, (consumer, tx))], done=lambda: self._released(consumer, tx))
+
+    def _released(self, consumer: str, tx: str) -> bool:
+        return read_consumer(self.conn, consumer).tx != tx
 
     def _settle_partition(self, part: str, tx: str, forward: bool) -> None:
         for _ in range(ACQUIRE_ATTEMPTS):
@@ -327,7 +331,7 @@ class ClaimWriter:
                 consumer.base_generation + 1, consumer.allocations, consumer.project_id, consumer.user_id,
                 consumer.consumer_type, now, consumer.uuid, tx,
             )
-        self.conn.cas([(cql, params)], resolve=lambda: True)
+        self.conn.cas_until([(cql, params)], done=lambda: self._released(consumer.uuid, tx))
         index = []
         if consumer.old_project and (consumer.clears or consumer.old_project != consumer.project_id):
             index.append(
@@ -340,7 +344,10 @@ class ClaimWriter:
         self.conn.write_plain(index)
 
     def _forget(self, plan: Plan) -> None:
-        self.conn.execute("DELETE FROM {ks}.claim_tx WHERE tx = ? IF EXISTS", (plan.tx,))
+        self.conn.cas_until(
+            [("DELETE FROM {ks}.claim_tx WHERE tx = ? IF EXISTS", (plan.tx,))],
+            done=lambda: self._state(plan.tx) is None,
+        )
         changes.touch(self.conn, plan.providers)
 
     # -- the reaper --------------------------------------------------------------------

@@ -166,7 +166,11 @@ def set_aggregates(
             "UPDATE {ks}.tree SET aggregates = ? "
             "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
         )
-        if not conn.cas([(cql, (set(aggregates) or None, row.part, uuid))], resolve=lambda: True).applied:
+        written = conn.cas(
+            [(cql, (set(aggregates) or None, row.part, uuid))],
+            resolve=lambda: get_row(conn, locator, uuid, serial=True).aggregates == aggregates,
+        )
+        if not written.applied:
             raise errors.ResourceProviderNotFound(uuid)
         changes.touch(conn, [uuid])
         return ProviderAggregates(row.provider, aggregates)

@@ -175,7 +175,10 @@ def update_provider(
         "UPDATE {ks}.tree SET name = ?, parent = ?, root = ?, updated_at = ? "
         "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
     )
-    conn.cas([(update, (name, parent_uuid, new_root, utcnow(), row.part, uuid))], resolve=lambda: True)
+    conn.cas_until(
+        [(update, (name, parent_uuid, new_root, utcnow(), row.part, uuid))],
+        done=lambda: _row_is(conn, row, name=name, parent=parent_uuid),
+    )
     if name != old.name:
         _release_name(conn, old.name, uuid)
     touched = {uuid}
@@ -235,18 +238,38 @@ def _move_subtree(
     """Fix the parents' child sets and every descendant's root. Each step is
     its own compare-and-set; see docs/backends.md on re-parenting."""
     if new_parent is not None:
-        conn.cas([(_SET_CHILDREN.replace("{op}", "+"), ({row.uuid}, new_parent.part, new_parent.uuid))], lambda: True)
+        _set_child(conn, new_parent, row.uuid, present=True)
     if old_parent is not None:
         old = find_row(conn, locator, old_parent)
         if old is not None:
-            conn.cas([(_SET_CHILDREN.replace("{op}", "-"), ({row.uuid}, old.part, old.uuid))], lambda: True)
+            _set_child(conn, old, row.uuid, present=False)
     set_root = (
         "UPDATE {ks}.tree SET root = ? WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
     )
     members = subtree(conn, locator, get_row(conn, locator, row.uuid, serial=True))
     for member in members.values():
-        conn.cas([(set_root, (new_root, member.part, member.uuid))], lambda: True)
+        conn.cas_until(
+            [(set_root, (new_root, member.part, member.uuid))],
+            done=lambda member=member: _row_is(conn, member, root=new_root),
+        )
     return set(members)
+
+
+def _set_child(conn: Connection, parent: ProviderRow, child: str, present: bool) -> None:
+    cql = _SET_CHILDREN.replace("{op}", "+" if present else "-")
+
+    def done() -> bool:
+        rows = conn.read_serial(_SELECT_ONE, (parent.part, parent.uuid))
+        return not rows or (child in (rows[0].children or ())) == present
+
+    conn.cas_until([(cql, ({child}, parent.part, parent.uuid))], done=done)
+
+
+def _row_is(conn: Connection, row: ProviderRow, **wanted: str | None) -> bool:
+    """Read back at SERIAL whether the provider row has the wanted values
+    (or is gone, when nothing is left to write)."""
+    rows = conn.read_serial(_SELECT_ONE, (row.part, row.uuid))
+    return not rows or all(getattr(rows[0], column) == value for column, value in wanted.items())
 
 
 # -- delete --------------------------------------------------------------------
@@ -295,9 +318,7 @@ def _forget(conn: Connection, locator: Locator, row: ProviderRow) -> None:
     if parent is not None:
         parent_row = find_row(conn, locator, parent)
         if parent_row is not None:
-            conn.cas(
-                [(_SET_CHILDREN.replace("{op}", "-"), ({row.uuid}, parent_row.part, parent))], lambda: True
-            )
+            _set_child(conn, parent_row, row.uuid, present=False)
     _release_name(conn, row.provider.name, row.uuid)
     _release_uuid(conn, row.uuid, row.part)
     locator.forget(row.uuid)

@@ -162,6 +162,16 @@ class Connection:
         applied = rows[0][0]
         return CasResult(bool(applied), tuple(rows) if not applied else ())
 
+    def cas_until(self, statements: Sequence[tuple[str, Sequence[Any]]], done: Callable[[], bool]) -> None:
+        """An idempotent conditional write, repeated until ``done()`` (a read
+        at SERIAL) sees its effect: for steps that must happen, such as
+        finishing a claim, where a refused condition means it already did."""
+        for _ in range(RESOLVE_ATTEMPTS):
+            result = self.cas(statements, resolve=done)
+            if result.applied or done():
+                return
+        raise StoreUnavailable("a conditional write kept failing to take effect")
+
     def _resolve(self, resolve: Callable[[], bool], cause: Exception) -> bool:
         log.warning("outcome of a compare-and-set unknown (%s); reading back at SERIAL", cause)
         last: Exception = cause

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -75,3 +76,10 @@ def stop_and_check(cluster: ScriptCluster) -> list[int]:
     assert not left, f"node processes {left} still alive after `cluster stop`"
     assert all(node["pid"] is None for node in cluster.status())
     return pids
+
+
+def require_tools() -> None:
+    if shutil.which("java") is None:
+        pytest.fail("Cassandra tests need Java 17 (openjdk-17-jre-headless): run scripts/install-system-packages")
+    if shutil.which("mvn") is None and not (SCRIPT.parent / "lib" / ".resolved").exists():
+        pytest.fail("Cassandra tests need Maven to resolve the server jars: run scripts/install-system-packages")

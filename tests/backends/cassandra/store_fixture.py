@@ -16,7 +16,7 @@ import pytest
 
 from berth.store.cassandra.schema import FIRST_CUSTOM_CLASS_ID
 from berth.store.cassandra.store import CassandraStore
-from tests.backends.cassandra.cluster_script import ScriptCluster, stop_and_check
+from tests.backends.cassandra.cluster_script import ScriptCluster, require_tools, stop_and_check
 
 HOSTS_VARIABLE = "BERTH_TEST_CASSANDRA_HOSTS"
 
@@ -40,6 +40,7 @@ def cassandra_hosts(tmp_path_factory, worker: int):
     if given:
         yield given
         return
+    require_tools()
     # 127.0.<40 + worker>.1: apart from the cluster-script tests' addresses.
     cluster = ScriptCluster(tmp_path_factory.mktemp("cassandra-store"), f"127.0.{40 + worker}", 1)
     cluster.start()  # fails the session (never skips) when it cannot start

@@ -19,7 +19,7 @@ import pytest
 
 from tests.backends.cassandra.cluster_script import process_is_gone
 
-driver = pytest.importorskip("cassandra.cluster", reason="needs cassandra-driver")
+import cassandra.cluster as driver  # noqa: E402  (a main dependency of berth)
 from cassandra import ConsistencyLevel  # noqa: E402
 from cassandra.policies import ConstantReconnectionPolicy, RoundRobinPolicy, WhiteListRoundRobinPolicy  # noqa: E402
 
