@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 with warnings.catch_warnings():
@@ -16,9 +17,49 @@ from berth.store.port import Store
 
 LATEST = "1.39"
 
+# A body field the builders leave out (None is sent, as JSON null).
+OMIT: Any = object()
+
 
 def new_uuid() -> str:
     return str(uuidlib.uuid4())
+
+
+def consumer_body(
+    allocations: Mapping[str, Mapping[str, int]],
+    *,
+    project: str = "p",
+    user: str = "u",
+    generation: Any = OMIT,
+    consumer_type: Any = OMIT,
+    **extra: Any,
+) -> dict:
+    """One consumer's allocations in the dict form of 1.12 on: the body of
+    PUT /allocations/{consumer}, or one consumer's entry in POST
+    /allocations and POST /reshaper. ``allocations`` maps provider uuids to
+    resources; ``generation`` and ``consumer_type`` are sent when given;
+    ``extra`` adds other fields (``mappings=...``)."""
+    body: dict[str, Any] = {
+        "allocations": {rp: {"resources": dict(resources)} for rp, resources in allocations.items()},
+        "project_id": project,
+        "user_id": user,
+    }
+    if generation is not OMIT:
+        body["consumer_generation"] = generation
+    if consumer_type is not OMIT:
+        body["consumer_type"] = consumer_type
+    return {**body, **extra}
+
+
+def list_form_body(allocations: Mapping[str, Mapping[str, int]], **extra: Any) -> dict:
+    """The 1.0-1.11 list form of PUT /allocations/{consumer}."""
+    return {
+        "allocations": [
+            {"resource_provider": {"uuid": rp}, "resources": dict(resources)}
+            for rp, resources in allocations.items()
+        ],
+        **extra,
+    }
 
 
 class ApiClient:
@@ -105,13 +146,10 @@ class ApiClient:
     ):
         """Replace ``consumer``'s allocations at the newest version."""
         current = self.get(f"/allocations/{consumer}").json()
-        body = {
-            "allocations": {rp: {"resources": res} for rp, res in allocations.items()},
-            "project_id": project,
-            "user_id": user,
-            "consumer_generation": current.get("consumer_generation"),
-            "consumer_type": consumer_type,
-        }
+        body = consumer_body(
+            allocations, project=project, user=user,
+            generation=current.get("consumer_generation"), consumer_type=consumer_type,
+        )
         return self.put(f"/allocations/{consumer}", body)
 
     def set_traits(self, provider_uuid: str, *traits: str) -> None:

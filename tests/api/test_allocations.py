@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from berth.config import PlacementSettings, Settings
-from tests.api.client import error_of, new_uuid
+from tests.api.client import consumer_body, error_of, list_form_body, new_uuid
 
 
 @pytest.fixture
@@ -16,36 +16,28 @@ def rp(api) -> str:
     return uuid
 
 
-def _list_form(rp: str, **resources: int) -> dict:
-    return {"allocations": [{"resource_provider": {"uuid": rp}, "resources": resources}]}
-
-
-def _dict_form(rp: str, **resources: int) -> dict:
-    return {"allocations": {rp: {"resources": resources}}}
-
-
 def test_list_form_before_1_8_uses_the_incomplete_consumer(make_api, rp):
     settings = Settings(placement=PlacementSettings(
         incomplete_consumer_project_id="incomplete-p", incomplete_consumer_user_id="incomplete-u"))
     api = make_api(settings)
     consumer = new_uuid()
-    assert api.put(f"/allocations/{consumer}", _list_form(rp, VCPU=1), version="1.7").status_code == 204
+    assert api.put(f"/allocations/{consumer}", list_form_body({rp: {"VCPU": 1}}), version="1.7").status_code == 204
     body = api.get(f"/allocations/{consumer}", version="1.12").json()
     assert (body["project_id"], body["user_id"]) == ("incomplete-p", "incomplete-u")
 
 
 def test_project_and_user_required_from_1_8(api, rp):
     consumer = new_uuid()
-    missing = api.put(f"/allocations/{consumer}", _list_form(rp, VCPU=1), version="1.8")
+    missing = api.put(f"/allocations/{consumer}", list_form_body({rp: {"VCPU": 1}}), version="1.8")
     assert missing.status_code == 400
     assert "'project_id' is a required property" in error_of(missing)["detail"]
-    body = {**_list_form(rp, VCPU=1), "project_id": "p", "user_id": "u"}
+    body = list_form_body({rp: {"VCPU": 1}}, project_id="p", user_id="u")
     assert api.put(f"/allocations/{consumer}", body, version="1.8").status_code == 204
 
 
 def test_dict_form_from_1_12(api, rp):
     consumer = new_uuid()
-    body = {**_dict_form(rp, VCPU=2), "project_id": "p", "user_id": "u"}
+    body = consumer_body({rp: {"VCPU": 2}})
     assert api.put(f"/allocations/{consumer}", body, version="1.11").status_code == 400
     assert api.put(f"/allocations/{consumer}", body, version="1.12").status_code == 204
 
@@ -69,7 +61,7 @@ def test_unknown_consumer_has_no_allocations(api):
 
 def test_consumer_generation_from_1_28(api, rp):
     consumer = new_uuid()
-    body = {**_dict_form(rp, VCPU=1), "project_id": "p", "user_id": "u"}
+    body = consumer_body({rp: {"VCPU": 1}})
     assert api.put(f"/allocations/{consumer}", body, version="1.28").status_code == 400
     wrong = api.put(f"/allocations/{consumer}", {**body, "consumer_generation": 3}, version="1.28")
     assert wrong.status_code == 409
@@ -84,24 +76,23 @@ def test_consumer_generation_from_1_28(api, rp):
 def test_empty_allocations_clear_from_1_28(api, rp):
     consumer = new_uuid()
     api.allocate(consumer, {rp: {"VCPU": 1}})
-    body = {"allocations": {}, "project_id": "p", "user_id": "u", "consumer_generation": 1}
+    body = consumer_body({}, generation=1)
     assert api.put(f"/allocations/{consumer}", body, version="1.28").status_code == 204
     assert api.get(f"/allocations/{consumer}").json() == {"allocations": {}}
-    empty_early = {"allocations": {}, "project_id": "p", "user_id": "u"}
+    empty_early = consumer_body({})
     assert api.put(f"/allocations/{consumer}", empty_early, version="1.27").status_code == 400
 
 
 def test_mappings_accepted_from_1_34(api, rp):
     consumer = new_uuid()
-    body = {**_dict_form(rp, VCPU=1), "project_id": "p", "user_id": "u",
-            "consumer_generation": None, "mappings": {"": [rp]}}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None, mappings={"": [rp]})
     assert api.put(f"/allocations/{consumer}", body, version="1.33").status_code == 400
     assert api.put(f"/allocations/{consumer}", body, version="1.34").status_code == 204
 
 
 def test_consumer_type_required_from_1_38(api, rp):
     consumer = new_uuid()
-    body = {**_dict_form(rp, VCPU=1), "project_id": "p", "user_id": "u", "consumer_generation": None}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None)
     assert api.put(f"/allocations/{consumer}", body, version="1.38").status_code == 400
     typed = {**body, "consumer_type": "MIGRATION"}
     assert api.put(f"/allocations/{consumer}", typed, version="1.38").status_code == 204
@@ -119,20 +110,19 @@ def test_capacity_and_unknown_things(api, rp):
     assert unknown.status_code == 400
     expected = f"Allocation for resource provider '{missing_rp}' that does not exist."
     assert expected in error_of(unknown)["detail"]
-    bad_consumer = api.put("/allocations/not-a-uuid", {**_dict_form(rp, VCPU=1)})
+    bad_consumer = api.put("/allocations/not-a-uuid", consumer_body({rp: {"VCPU": 1}}))
     assert "Malformed consumer_uuid: not-a-uuid" in error_of(bad_consumer)["detail"]
 
 
 def test_empty_resources_are_refused(api, rp):
-    response = api.put(f"/allocations/{new_uuid()}", _list_form(rp), version="1.0")
+    response = api.put(f"/allocations/{new_uuid()}", list_form_body({rp: {}}), version="1.0")
     assert response.status_code == 400
 
 
 def test_post_allocations_from_1_13(api, rp):
     first, second = new_uuid(), new_uuid()
     body = {
-        consumer: {**_dict_form(rp, VCPU=1), "project_id": "p", "user_id": "u",
-                   "consumer_generation": None, "consumer_type": "INSTANCE"}
+        consumer: consumer_body({rp: {"VCPU": 1}}, generation=None, consumer_type="INSTANCE")
         for consumer in (first, second)
     }
     assert api.post("/allocations", body, version="1.12").status_code == 404
@@ -141,11 +131,9 @@ def test_post_allocations_from_1_13(api, rp):
     assert usages["VCPU"] == 2
     # All or nothing: one consumer over capacity writes nothing.
     too_much = {
-        first: {**body[first], "consumer_generation": 1},
-        new_uuid(): {**_dict_form(rp, VCPU=7), "project_id": "p", "user_id": "u",
-                     "consumer_generation": None, "consumer_type": "INSTANCE"},
+        first: consumer_body({rp: {"VCPU": 2}}, generation=1, consumer_type="INSTANCE"),
+        new_uuid(): consumer_body({rp: {"VCPU": 7}}, generation=None, consumer_type="INSTANCE"),
     }
-    too_much[first]["allocations"] = {rp: {"resources": {"VCPU": 2}}}
     assert api.post("/allocations", too_much).status_code == 409
     assert api.get(f"/resource_providers/{rp}/usages").json()["usages"]["VCPU"] == 2
 
@@ -172,12 +160,8 @@ def test_provider_allocations(api, rp):
     assert api.get(f"/resource_providers/{new_uuid()}/allocations").status_code == 404
 
 
-def _owned(rp: str, **resources: int) -> dict:
-    return {**_dict_form(rp, **resources), "project_id": "p", "user_id": "u"}
-
-
 def test_user_id_required_from_1_8_too(api, rp):
-    body = {**_list_form(rp, VCPU=1), "project_id": "p"}
+    body = list_form_body({rp: {"VCPU": 1}}, project_id="p")
     response = api.put(f"/allocations/{new_uuid()}", body, version="1.8")
     assert response.status_code == 400
     assert "'user_id' is a required property" in error_of(response)["detail"]
@@ -187,17 +171,17 @@ def test_user_id_required_from_1_8_too(api, rp):
 
 
 def test_list_form_is_refused_from_1_12(api, rp):
-    body = {**_list_form(rp, VCPU=1), "project_id": "p", "user_id": "u"}
+    body = list_form_body({rp: {"VCPU": 1}}, project_id="p", user_id="u")
     assert api.put(f"/allocations/{new_uuid()}", body, version="1.11").status_code == 204
     assert api.put(f"/allocations/{new_uuid()}", body, version="1.12").status_code == 400
 
 
 def test_before_1_28_generations_are_neither_given_nor_shown(api, rp):
     consumer = new_uuid()
-    assert api.put(f"/allocations/{consumer}", _owned(rp, VCPU=1), version="1.27").status_code == 204
+    assert api.put(f"/allocations/{consumer}", consumer_body({rp: {"VCPU": 1}}), version="1.27").status_code == 204
     # An existing consumer is replaced without naming its generation.
-    assert api.put(f"/allocations/{consumer}", _owned(rp, VCPU=2), version="1.27").status_code == 204
-    named = api.put(f"/allocations/{consumer}", {**_owned(rp, VCPU=2), "consumer_generation": 2},
+    assert api.put(f"/allocations/{consumer}", consumer_body({rp: {"VCPU": 2}}), version="1.27").status_code == 204
+    named = api.put(f"/allocations/{consumer}", consumer_body({rp: {"VCPU": 2}}, generation=2),
                     version="1.27")
     assert named.status_code == 400
     assert "'consumer_generation' was unexpected" in error_of(named)["detail"]
@@ -209,15 +193,15 @@ def test_before_1_28_generations_are_neither_given_nor_shown(api, rp):
 
 def test_post_allocations_names_generations_from_1_28(api, rp):
     consumer = new_uuid()
-    assert api.post("/allocations", {consumer: _owned(rp, VCPU=1)}, version="1.27").status_code == 204
-    unnamed = api.post("/allocations", {consumer: _owned(rp, VCPU=2)}, version="1.28")
+    assert api.post("/allocations", {consumer: consumer_body({rp: {"VCPU": 1}})}, version="1.27").status_code == 204
+    unnamed = api.post("/allocations", {consumer: consumer_body({rp: {"VCPU": 2}})}, version="1.28")
     assert unnamed.status_code == 400
     assert "'consumer_generation' is a required property" in error_of(unnamed)["detail"]
-    stale = api.post("/allocations", {consumer: {**_owned(rp, VCPU=2), "consumer_generation": None}},
+    stale = api.post("/allocations", {consumer: consumer_body({rp: {"VCPU": 2}}, generation=None)},
                      version="1.28")
     assert stale.status_code == 409
     assert error_of(stale)["code"] == "placement.concurrent_update"
-    fresh = api.post("/allocations", {consumer: {**_owned(rp, VCPU=2), "consumer_generation": 1}},
+    fresh = api.post("/allocations", {consumer: consumer_body({rp: {"VCPU": 2}}, generation=1)},
                      version="1.28")
     assert fresh.status_code == 204
 
@@ -225,13 +209,13 @@ def test_post_allocations_names_generations_from_1_28(api, rp):
 def test_post_allocations_may_clear_a_consumer(api, rp):
     consumer = new_uuid()
     api.allocate(consumer, {rp: {"VCPU": 1}})
-    cleared = {consumer: {"allocations": {}, "project_id": "p", "user_id": "u"}}
+    cleared = {consumer: consumer_body({})}
     assert api.post("/allocations", cleared, version="1.13").status_code == 204
     assert api.get(f"/allocations/{consumer}").json() == {"allocations": {}}
 
 
 def test_post_allocations_takes_mappings_from_1_34(api, rp):
-    entry = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": {"_COMPUTE": [rp]}}
+    entry = consumer_body({rp: {"VCPU": 1}}, generation=None, mappings={"_COMPUTE": [rp]})
     old = api.post("/allocations", {new_uuid(): entry}, version="1.33")
     assert old.status_code == 400
     assert "Additional properties are not allowed" in error_of(old)["detail"]
@@ -245,7 +229,7 @@ def test_post_allocations_takes_mappings_from_1_34(api, rp):
     ({"_A": ["not-a-uuid"]}, "is not a 'uuid'"),
 ])
 def test_bad_mappings_are_400(api, rp, mappings, message):
-    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": mappings}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None, mappings=mappings)
     response = api.put(f"/allocations/{new_uuid()}", body, version="1.34")
     assert response.status_code == 400
     assert message in error_of(response)["detail"]
@@ -253,14 +237,14 @@ def test_bad_mappings_are_400(api, rp, mappings, message):
 
 def test_mappings_are_accepted_not_stored(api, rp):
     consumer = new_uuid()
-    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "mappings": {"": [rp]}}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None, mappings={"": [rp]})
     assert api.put(f"/allocations/{consumer}", body, version="1.34").status_code == 204
     assert "mappings" not in api.get(f"/allocations/{consumer}").json()
 
 
 def test_post_allocations_types_consumers_from_1_38(api, rp):
     consumer = new_uuid()
-    entry = {**_owned(rp, VCPU=1), "consumer_generation": None}
+    entry = consumer_body({rp: {"VCPU": 1}}, generation=None)
     typed = {**entry, "consumer_type": "MIGRATION"}
     early = api.post("/allocations", {consumer: typed}, version="1.37")
     assert "'consumer_type' was unexpected" in error_of(early)["detail"]
@@ -273,7 +257,7 @@ def test_post_allocations_types_consumers_from_1_38(api, rp):
 
 def test_allocations_written_before_1_38_have_the_unknown_type(api, rp):
     consumer = new_uuid()
-    body = {**_owned(rp, VCPU=1), "consumer_generation": None}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None)
     assert api.put(f"/allocations/{consumer}", body, version="1.37").status_code == 204
     assert api.get(f"/allocations/{consumer}").json()["consumer_type"] == "unknown"
 
@@ -281,8 +265,8 @@ def test_allocations_written_before_1_38_have_the_unknown_type(api, rp):
 def test_a_replacement_may_change_owner_and_type(api, rp):
     consumer = new_uuid()
     api.allocate(consumer, {rp: {"VCPU": 1}}, project="p1", user="u1")
-    moved = {"allocations": {rp: {"resources": {"VCPU": 1}}}, "project_id": "p2", "user_id": "u2",
-             "consumer_generation": 1, "consumer_type": "MIGRATION"}
+    moved = consumer_body({rp: {"VCPU": 1}}, project="p2", user="u2",
+                          generation=1, consumer_type="MIGRATION")
     assert api.put(f"/allocations/{consumer}", moved).status_code == 204
     body = api.get(f"/allocations/{consumer}").json()
     assert (body["project_id"], body["user_id"], body["consumer_type"], body["consumer_generation"]) == (
@@ -294,13 +278,13 @@ def test_a_cleared_consumer_starts_again_from_null(api, rp):
     consumer = new_uuid()
     api.allocate(consumer, {rp: {"VCPU": 1}})
     assert api.delete(f"/allocations/{consumer}").status_code == 204
-    again = {**_owned(rp, VCPU=1), "consumer_generation": None, "consumer_type": "INSTANCE"}
+    again = consumer_body({rp: {"VCPU": 1}}, generation=None, consumer_type="INSTANCE")
     assert api.put(f"/allocations/{consumer}", again).status_code == 204
 
 
 def test_dashless_consumer_uuid_is_normalised(api, rp):
     consumer = new_uuid()
-    body = {**_owned(rp, VCPU=1), "consumer_generation": None, "consumer_type": "INSTANCE"}
+    body = consumer_body({rp: {"VCPU": 1}}, generation=None, consumer_type="INSTANCE")
     assert api.put(f"/allocations/{consumer.replace('-', '')}", body).status_code == 204
     assert api.get(f"/allocations/{consumer}").json()["allocations"][rp]["resources"] == {"VCPU": 1}
 

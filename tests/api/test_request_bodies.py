@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.client import error_of, new_uuid
+from tests.api.client import consumer_body, error_of, new_uuid
 
 
 @pytest.fixture
@@ -110,12 +110,9 @@ def test_an_empty_body_where_one_is_needed_is_400(api, world):
 # -- all or nothing ----------------------------------------------------------
 
 
-def _owned(allocations: dict, generation=None, consumer_type="INSTANCE") -> dict:
-    return {
-        "allocations": {rp: {"resources": resources} for rp, resources in allocations.items()},
-        "project_id": "p", "user_id": "u",
-        "consumer_generation": generation, "consumer_type": consumer_type,
-    }
+def _owned(allocations: dict, generation=None) -> dict:
+    """A newest-version consumer entry for project "p"."""
+    return consumer_body(allocations, generation=generation, consumer_type="INSTANCE")
 
 
 @pytest.mark.parametrize("second,status", [
@@ -145,11 +142,10 @@ def test_post_allocations_writes_every_consumer_or_none(api, world, second, stat
 def test_a_refused_allocation_keeps_the_consumer_as_it_was(api, world):
     root, consumer = world["root"], world["consumer"]
     before = snapshot(api, world)
-    changed_owner = {
-        "allocations": {root: {"resources": {"VCPU": 100}}},
-        "project_id": "other-p", "user_id": "other-u",
-        "consumer_generation": 1, "consumer_type": "MIGRATION",
-    }
+    changed_owner = consumer_body(
+        {root: {"VCPU": 100}}, project="other-p", user="other-u",
+        generation=1, consumer_type="MIGRATION",
+    )
     response = api.put(f"/allocations/{consumer}", changed_owner)
     assert response.status_code == 409
     assert "The requested amount would exceed the capacity" in error_of(response)["detail"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from tests.api.client import error_of, new_uuid
+from tests.api.client import consumer_body, error_of, new_uuid
 
 
 def _allocation(rp: str, consumer_generation, **resources) -> dict:
-    return {"allocations": {rp: {"resources": resources}}, "project_id": "p", "user_id": "u",
-            "consumer_generation": consumer_generation, "consumer_type": "INSTANCE"}
+    return consumer_body({rp: resources}, generation=consumer_generation, consumer_type="INSTANCE")
 
 
 def test_moves_inventory_and_allocations_to_a_child(api):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.client import error_of, new_uuid
+from tests.api.client import consumer_body, error_of, new_uuid
 
 
 def test_provider_usages(api):
@@ -44,8 +44,7 @@ def test_total_usages_validation(api):
 def test_consumer_type_unknown_and_all_from_1_38(api):
     rp = api.create_provider()["uuid"]
     api.set_inventory(rp, VCPU=8)
-    untyped = {"allocations": {rp: {"resources": {"VCPU": 1}}}, "project_id": "p1",
-               "user_id": "u1", "consumer_generation": None}
+    untyped = consumer_body({rp: {"VCPU": 1}}, project="p1", user="u1", generation=None)
     assert api.put(f"/allocations/{new_uuid()}", untyped, version="1.37").status_code == 204
     api.allocate(new_uuid(), {rp: {"VCPU": 2}}, project="p1", user="u1")
     assert api.get("/usages?project_id=p1&consumer_type=unknown").json() == {
