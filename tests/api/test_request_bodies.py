@@ -228,3 +228,23 @@ def test_reshape_changes_everything_or_nothing(api, world, problem, status):
     response = api.post("/reshaper", _reshape(api, world, allocations, child_generation))
     assert response.status_code == status, response.text
     assert snapshot(api, world) == before
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_are_malformed_json(api, world, constant):
+    root = world["root"]
+    before = snapshot(api, world)
+    for method, path, template in (
+        ("PUT", f"/resource_providers/{root}/inventories",
+         '{"resource_provider_generation": %d, "inventories": {"VCPU": {"total": 8, "allocation_ratio": %s}}}'),
+        ("PUT", f"/resource_providers/{root}/inventories/VCPU",
+         '{"resource_provider_generation": %d, "total": 8, "allocation_ratio": %s}'),
+        ("POST", "/reshaper",
+         '{"inventories": {"' + root + '": {"resource_provider_generation": %d, '
+         '"inventories": {"VCPU": {"total": 8, "allocation_ratio": %s}}}}, "allocations": {}}'),
+    ):
+        content = (template % (api.generation(root), constant)).encode()
+        response = api.request(method, path, content=content, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (method, path, response.text)
+        assert f"Malformed JSON: {constant} is not a JSON number" in error_of(response)["detail"]
+    assert snapshot(api, world) == before

@@ -56,9 +56,16 @@ def first_error(data: object, schema: Mapping[str, Any], *, for_query: bool = Fa
     return best_match(validator.iter_errors(data))
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and +/-Infinity, which are not JSON numbers;
+    # let through, a NaN or -Infinity allocation ratio passes the schema and
+    # breaks the capacity arithmetic (a 500 in Placement too).
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise ApiError(400, f"Malformed JSON: {exc}") from None
 
