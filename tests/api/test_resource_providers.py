@@ -322,3 +322,13 @@ def test_required_any_of_and_repeats_from_1_39(api):
     repeated = "required=HW_CPU_X86_AVX&required=HW_CPU_X86_SSE"
     assert _listed(api, repeated, "1.38") == {"sse", "both"}  # the last one counts
     assert _listed(api, repeated, "1.39") == {"both"}
+
+
+def test_resources_beyond_any_max_unit_fit_nowhere(api):
+    rp = api.create_provider("roomy")["uuid"]
+    api.set_inventory(rp, VCPU={"total": 2147483647, "allocation_ratio": 1000.0})
+    assert _listed(api, "resources=VCPU:2147483647") == {"roomy"}
+    for amount in (2**31, 2**63, 2**70):
+        assert _listed(api, f"resources=VCPU:{amount}") == set(), amount
+    unknown = api.get(f"/resource_providers?resources=CUSTOM_NOPE:{2**70}")
+    assert unknown.status_code == 400

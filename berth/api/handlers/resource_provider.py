@@ -13,7 +13,7 @@ from berth.api.request import ApiRequest
 from berth.api.responses import empty_response, json_response, newest
 from berth.api.schemas import resource_provider as schema
 from berth.placement import errors as domain
-from berth.placement.model import ResourceProvider
+from berth.placement.model import MAX_INT, ResourceProvider
 from berth.placement.query import ProviderQuery
 
 LIST = "placement:resource_providers:list"
@@ -63,13 +63,20 @@ def _check_names_exist(req: ApiRequest, provider_query: ProviderQuery) -> None:
             raise domain.TraitNotFound(sorted(wanted - known))
 
 
+def _fits_nowhere(provider_query: ProviderQuery) -> bool:
+    """An amount above MAX_INT exceeds every max_unit (the inventory schema
+    caps it there), so no provider can fit it. Answered here so that such a
+    number never reaches an SQL integer column (SQLite cannot bind it)."""
+    return any(amount > MAX_INT for amount in provider_query.resources.values())
+
+
 @json_answer
 def list_resource_providers(req: ApiRequest) -> Response:
     req.authorize(LIST)
     provider_query = query.provider_query(req)
     try:
         _check_names_exist(req, provider_query)
-        providers = req.store.list_providers(provider_query)
+        providers = [] if _fits_nowhere(provider_query) else req.store.list_providers(provider_query)
     except domain.ResourceClassNotFound as exc:
         raise ApiError(400, f"Invalid resource class in resources parameter: {exc}") from None
     except domain.TraitNotFound as exc:
