@@ -51,10 +51,15 @@ class _Cursor:
 
 def touch(conn: Connection, providers: Iterable[str]) -> None:
     """Record that ``providers`` changed (after the change applied)."""
+    conn.write_plain(entries(providers))
+
+
+def entries(providers: Iterable[str]) -> list[tuple[str, tuple]]:
+    """The statements that record a change of ``providers``, stamped now."""
     now = time.time()
     at = uuid_from_time(now)
     insert = "INSERT INTO {ks}.changes (bucket, at, provider) VALUES (?, ?, ?)"
-    conn.write_plain((insert, (int(now // BUCKET_S), at, p)) for p in sorted(set(providers)))
+    return [(insert, (int(now // BUCKET_S), at, p)) for p in sorted(set(providers))]
 
 
 def catalog_changed(conn: Connection) -> None:

@@ -41,16 +41,23 @@ from berth.placement import errors
 from berth.placement.model import NOT_CHECKED, UNKNOWN_CONSUMER_TYPE, ConsumerClaim
 from berth.store.cassandra import catalog, changes, trees
 from berth.store.cassandra.providers import Locator
-from berth.store.cassandra.session import Connection, as_utc, utcnow
+from berth.store.cassandra.session import Connection, StoreUnavailable, as_utc, utcnow
 from berth.store.cassandra.trees import HELD, PENDING, RELEASING, Partition
 
 log = logging.getLogger(__name__)
 
-# Seconds a claim may take before the reaper may abort it.
-DEADLINE_S = 30.0
+# Seconds a claim may take before the reaper may finish it for its claimer.
+DEADLINE_S = 60.0
+# A claimer sends no batch in the last seconds before its deadline, so the
+# reaper (whose clock may run ahead by less than this) never races a batch
+# built after it looked; a batch built earlier and still in flight fails on
+# the generations the reaper bumps.
+DEADLINE_GUARD_S = 20.0
 # A pending row outlives any deadline; its TTL only ever removes rows of a
 # claim that nobody finalised for a day (every berth process reaps).
 PENDING_TTL_S = 86_400
+# Seconds the resource-class catalog is cached by a claimer.
+CATALOG_TTL_S = 5.0
 # Retries of one partition's batch when a concurrent claim moved a
 # generation in between our read and our write.
 ACQUIRE_ATTEMPTS = 25
@@ -80,6 +87,7 @@ class Plan:
     consumers: tuple[ConsumerPlan, ...]
     parts: tuple[str, ...]
     providers: tuple[str, ...]  # every provider whose usage may change
+    deadline: float  # seconds since the epoch
 
     def to_json(self) -> str:
         return json.dumps(
@@ -87,8 +95,13 @@ class Plan:
                 "consumers": [dataclasses.asdict(c) for c in self.consumers],
                 "parts": list(self.parts),
                 "providers": list(self.providers),
+                "deadline": self.deadline,
             }
         )
+
+    def check_time_left(self) -> None:
+        if time.time() > self.deadline - DEADLINE_GUARD_S:
+            raise errors.ConcurrentUpdate("the claim ran out of time; retry it")
 
     @classmethod
     def from_json(cls, tx: str, text: str) -> Plan:
@@ -105,7 +118,7 @@ class Plan:
             )
             for c in data["consumers"]
         )
-        return cls(tx, consumers, tuple(data["parts"]), tuple(data["providers"]))
+        return cls(tx, consumers, tuple(data["parts"]), tuple(data["providers"]), data["deadline"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,11 +155,12 @@ class ClaimWriter:
     def __init__(self, conn: Connection, locator: Locator) -> None:
         self.conn = conn
         self.locator = locator
+        self._catalog: tuple[float, catalog.ClassCatalog] | None = None
 
     # -- the claim ---------------------------------------------------------------
 
-    def write(self, claims: Sequence[ConsumerClaim], delete_only: bool = False) -> None:
-        classes = catalog.read_classes(self.conn)
+    def write(self, claims: Sequence[ConsumerClaim]) -> None:
+        classes = self._classes()
         ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
         for rp in sorted({rp for c in claims for rp in c.allocations}):
             self.locator.get(rp)
@@ -154,6 +168,9 @@ class ClaimWriter:
         for claim in claims:
             _check_consumer_generation(claim, states[claim.consumer_uuid])
         plan = self._plan(claims, states, ids)
+        if len(plan.parts) <= 1:
+            self._write_single(plan, states, classes.by_id)
+            return
         self._record(plan)
         try:
             self._lock_consumers(plan, states)
@@ -164,6 +181,78 @@ class ClaimWriter:
             self.abort(plan)
             raise
         self.finalise(plan)
+
+    def _classes(self) -> catalog.ClassCatalog:
+        """The class catalog, re-read at most every CATALOG_TTL_S. Ids never
+        change and are never reused; a stale name can only be a class just
+        renamed (accepted under its old name for those seconds) or deleted
+        (then no inventory has it: NoInventoryForAllocation)."""
+        now = time.monotonic()
+        if self._catalog is None or now - self._catalog[0] > CATALOG_TTL_S:
+            self._catalog = (now, catalog.read_classes(self.conn))
+        return self._catalog[1]
+
+    # -- one partition: the batch on the tree is the commit ------------------------
+
+    def _write_single(self, plan: Plan, states: dict[str, _ConsumerState], names: dict[int, str]) -> None:
+        """A claim on one tree partition (or none, when it only clears):
+        lock the consumers, then one conditional batch writes the final rows
+        ('held', naming ``tx``) and bumps the generations; that batch is the
+        commit point. Then the consumers take their new generations."""
+        record = self._record(plan, state="single", wait=False)
+        try:
+            self._lock_consumers(plan, states)
+            record.result()
+        except BaseException:
+            self._unlock_all(plan)
+            raise
+        try:
+            if plan.parts:
+                self._acquire(plan, plan.parts[0], names, final=True)
+        except errors.BerthError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise  # the batch may have applied: the reaper reads it back
+            self._unlock_all(plan)
+            raise
+        self._finish_single(plan)
+
+    def _finish_single(self, plan: Plan) -> None:
+        # The record's deletion and the change entries go out while the
+        # consumers are finalised: they depend on nothing but the batch.
+        sent = self.conn.send_plain(
+            [("DELETE FROM {ks}.claim_tx WHERE tx = ?", (plan.tx,)), *changes.entries(plan.providers)]
+        )
+        index = []
+        for consumer in sorted(plan.consumers, key=lambda c: c.uuid):
+            index += self._finalise_consumer(plan.tx, consumer)
+        for answer in sent + self.conn.send_plain(index):
+            answer.result()
+
+    def _unlock_all(self, plan: Plan) -> None:
+        for consumer in plan.consumers:
+            self._unlock(consumer.uuid, plan.tx)
+        self.conn.write_plain([("DELETE FROM {ks}.claim_tx WHERE tx = ?", (plan.tx,))])
+
+    def _settle_single(self, plan: Plan) -> None:
+        """Finish an abandoned one-partition claim: forward if its batch
+        applied; otherwise fence it (bump the generations its batch is
+        conditioned on, so it can never apply late) and unlock."""
+        part = plan.parts[0] if plan.parts else None
+        for _ in range(ACQUIRE_ATTEMPTS):
+            if part is None:
+                break
+            partition = trees.read_partition(self.conn, part)
+            if any(a.tx == plan.tx for a in partition.allocations):
+                self._finish_single(plan)
+                return
+            now = utcnow()
+            fence = [trees.bump(partition.providers[rp], now, plan.tx) for rp in plan.providers if rp in partition.providers]
+            if not fence or self.conn.cas(fence, resolve=lambda: False).applied:
+                break
+        else:
+            raise errors.ConcurrentUpdate()
+        self._unlock_all(plan)
+        changes.touch(self.conn, plan.providers)
 
     def _plan(self, claims: Sequence[ConsumerClaim], states: dict[str, _ConsumerState], ids: dict[str, int]) -> Plan:
         consumers = []
@@ -190,12 +279,17 @@ class ClaimWriter:
             )
             providers |= set(allocations) | set(state.allocations)
         parts = {self.locator.get(rp) for rp in providers}
-        return Plan(str(uuidlib.uuid4()), tuple(consumers), tuple(sorted(parts)), tuple(sorted(providers)))
+        return Plan(
+            str(uuidlib.uuid4()), tuple(consumers), tuple(sorted(parts)), tuple(sorted(providers)),
+            time.time() + DEADLINE_S,
+        )
 
     def _settled_consumer(self, uuid: str) -> _ConsumerState:
         """The consumer's state once no finished transaction holds it."""
         for _ in range(3):
-            state = read_consumer(self.conn, uuid)
+            # QUORUM sees every committed CAS; the lock's own condition
+            # re-checks the generation atomically.
+            state = read_consumer(self.conn, uuid, serial=False)
             if state.tx is None or not self._settle(state.tx, uuid):
                 return state
         return state
@@ -211,20 +305,30 @@ class ClaimWriter:
             return True
         record = rows[0]
         plan = Plan.from_json(tx, record.plan)
-        if record.state == "committed":
-            self.finalise(plan)
-            return True
-        if record.state == "aborted" or as_utc(record.deadline) < utcnow():
-            self.abort(plan)
-            return True
-        return False
+        return self._finish_if_due(record.state, as_utc(record.deadline), plan)
 
-    def _record(self, plan: Plan) -> None:
-        deadline = utcnow() + datetime.timedelta(seconds=DEADLINE_S)
-        self.conn.execute(
-            "INSERT INTO {ks}.claim_tx (tx, state, deadline, parts, consumers, plan) VALUES (?, 'open', ?, ?, ?, ?)",
-            (plan.tx, deadline, set(plan.parts) or None, [c.uuid for c in plan.consumers], plan.to_json()),
+    def _finish_if_due(self, state: str, deadline: datetime.datetime, plan: Plan) -> bool:
+        """Finish a transaction that is decided, or undecided past its
+        deadline; True when it was finished."""
+        if state == "committed":
+            self.finalise(plan)
+        elif state == "aborted" or (state == "open" and deadline < utcnow()):
+            self.abort(plan)
+        elif state == "single" and deadline < utcnow():
+            self._settle_single(plan)
+        else:
+            return False
+        return True
+
+    def _record(self, plan: Plan, state: str = "open", wait: bool = True):
+        deadline = datetime.datetime.fromtimestamp(plan.deadline, datetime.UTC)
+        future = self.conn.execute_async(
+            "INSERT INTO {ks}.claim_tx (tx, state, deadline, parts, consumers, plan) VALUES (?, ?, ?, ?, ?, ?)",
+            (plan.tx, state, deadline, set(plan.parts) or None, [c.uuid for c in plan.consumers], plan.to_json()),
         )
+        if wait:
+            future.result()
+        return future
 
     def _lock_consumers(self, plan: Plan, states: dict[str, _ConsumerState]) -> None:
         for consumer in sorted(plan.consumers, key=lambda c: c.uuid):
@@ -250,12 +354,15 @@ class ClaimWriter:
                     f"{consumer.uuid} at the same time"
                 )
 
-    def _acquire(self, plan: Plan, part: str, names: dict[int, str]) -> None:
+    def _acquire(self, plan: Plan, part: str, names: dict[int, str], final: bool = False) -> None:
+        """Take this partition's share of the plan: 'pending' rows, or with
+        ``final`` (one partition) the final 'held' rows."""
         for _ in range(ACQUIRE_ATTEMPTS):
             partition = trees.read_partition(self.conn, part)
-            statements = _acquire_statements(plan, partition, names)
+            statements = _acquire_statements(plan, partition, names, final)
             if not statements:
                 return
+            plan.check_time_left()
             if self.conn.cas(statements, resolve=lambda: _holds_rows_of(self._read(part), plan.tx)).applied:
                 return
             time.sleep(0.002)
@@ -280,7 +387,7 @@ class ClaimWriter:
         for part in plan.parts:
             self._settle_partition(part, plan.tx, forward=True)
         for consumer in sorted(plan.consumers, key=lambda c: c.uuid):
-            self._finalise_consumer(plan.tx, consumer)
+            self.conn.write_plain(self._finalise_consumer(plan.tx, consumer))
         self._forget(plan)
 
     def abort(self, plan: Plan) -> None:
@@ -309,10 +416,12 @@ class ClaimWriter:
             statements = _settle_statements(partition, tx, forward)
             if not statements:
                 return
-            self.conn.cas(statements, resolve=lambda: not _holds_rows_of(self._read(part), tx))
+            self.conn.cas(statements, resolve=lambda: not _unsettled(self._read(part), tx))
         raise errors.ConcurrentUpdate()
 
-    def _finalise_consumer(self, tx: str, consumer: ConsumerPlan) -> None:
+    def _finalise_consumer(self, tx: str, consumer: ConsumerPlan) -> list[tuple[str, tuple]]:
+        """Give the consumer its new state and unlock it; returns the writes
+        of the project index that follow."""
         now = utcnow()
         if consumer.clears:
             cql = (
@@ -341,7 +450,7 @@ class ClaimWriter:
             index.append(
                 ("INSERT INTO {ks}.consumers_by_project (project, consumer) VALUES (?, ?)", (consumer.project_id, consumer.uuid))
             )
-        self.conn.write_plain(index)
+        return index
 
     def _forget(self, plan: Plan) -> None:
         self.conn.cas_until(
@@ -356,17 +465,10 @@ class ClaimWriter:
         """Finish every transaction that is decided or past its deadline (its
         claimer died or hung); return how many were finished."""
         finished = 0
-        now = utcnow()
         for record in self.conn.execute("SELECT tx, state, deadline, plan FROM {ks}.claim_tx"):
-            if record.state == "open" and as_utc(record.deadline) >= now:
-                continue
             plan = Plan.from_json(record.tx, record.plan)
             try:
-                if record.state == "committed":
-                    self.finalise(plan)
-                else:
-                    self.abort(plan)
-                finished += 1
+                finished += self._finish_if_due(record.state, as_utc(record.deadline), plan)
             except errors.BerthError as exc:  # another reaper or a retry finishes it
                 log.warning("reaping claim %s failed: %s", record.tx, exc)
         return finished
@@ -386,15 +488,24 @@ _INSERT_PENDING = (
     "INSERT INTO {ks}.tree (part, provider, kind, key, consumer, rc, used, state, tx, created_at) "
     f"VALUES (?, ?, 'a', ?, ?, ?, ?, '{PENDING}', ?, ?) USING TTL {PENDING_TTL_S}"
 )
+_INSERT_HELD = (
+    "INSERT INTO {ks}.tree (part, provider, kind, key, consumer, rc, used, state, tx, created_at) "
+    f"VALUES (?, ?, 'a', ?, ?, ?, ?, '{HELD}', ?, ?)"
+)
+_DELETE_HELD = f"DELETE FROM {{ks}}.tree WHERE part = ? AND provider = ? AND kind = 'a' AND key = ? IF state = '{HELD}'"
 _MARK_RELEASING = (
     f"UPDATE {{ks}}.tree SET state = '{RELEASING}', release_tx = ? "
     f"WHERE part = ? AND provider = ? AND kind = 'a' AND key = ? IF state = '{HELD}'"
 )
 
 
-def _acquire_statements(plan: Plan, partition: Partition, names: dict[int, str]) -> list[tuple[str, tuple]]:
+def _acquire_statements(
+    plan: Plan, partition: Partition, names: dict[int, str], final: bool = False
+) -> list[tuple[str, tuple]]:
     """The batch that takes this partition's share of ``plan``, after
-    checking that it fits; empty when the share is already taken."""
+    checking that it fits; empty when the share is already taken. With
+    ``final`` the consumers' old rows are deleted and the new ones written
+    'held' (the batch is then the claim's commit point)."""
     if _holds_rows_of(partition, plan.tx):
         return []
     ours = frozenset(c.uuid for c in plan.consumers)
@@ -410,15 +521,19 @@ def _acquire_statements(plan: Plan, partition: Partition, names: dict[int, str])
     changed: set[str] = set()
     for a in partition.allocations:
         if a.state == HELD and a.consumer in ours:
-            statements.append((_MARK_RELEASING, (plan.tx, partition.part, a.provider, a.key)))
+            if final:
+                statements.append((_DELETE_HELD, (partition.part, a.provider, a.key)))
+            else:
+                statements.append((_MARK_RELEASING, (plan.tx, partition.part, a.provider, a.key)))
             changed.add(a.provider)
+    insert = _INSERT_HELD if final else _INSERT_PENDING
     for consumer in plan.consumers:
         for rp, resources in consumer.allocations.items():
             if rp not in partition.providers:
                 continue
             for rc, amount in resources.items():
                 key = f"{consumer.uuid}:{rc}:{plan.tx}"
-                statements.append((_INSERT_PENDING, (partition.part, rp, key, consumer.uuid, rc, amount, plan.tx, now)))
+                statements.append((insert, (partition.part, rp, key, consumer.uuid, rc, amount, plan.tx, now)))
                 changed.add(rp)
     for rp in sorted(changed):
         statements.append(trees.bump(partition.providers[rp], now, plan.tx))
@@ -452,6 +567,13 @@ def _check_fit(
 
 
 def _holds_rows_of(partition: Partition, tx: str) -> bool:
+    """Whether ``tx``'s acquisition applied here: rows it wrote are there
+    (or, for a claim that only gave rows back, rows it marked)."""
+    return any(a.tx == tx and a.state in (PENDING, HELD) or a.release_tx == tx for a in partition.allocations)
+
+
+def _unsettled(partition: Partition, tx: str) -> bool:
+    """Whether rows of ``tx`` still wait to be made final or undone."""
     return any(a.tx == tx and a.state == PENDING or a.release_tx == tx for a in partition.allocations)
 
 

@@ -109,6 +109,11 @@ class Connection:
         """A plain statement at QUORUM; the rows it returned."""
         return list(translate(self.session.execute, self.prepare(cql), params))
 
+    def execute_async(self, cql: str, params: Sequence[Any] = ()):
+        """Send a plain statement; ``.result()`` on the answer waits for it."""
+        future = self.session.execute_async(self.prepare(cql), params)
+        return _Answer(future)
+
     def read_serial(self, cql: str, params: Sequence[Any] = ()) -> list:
         """A linearizable read: sees every applied CAS and finishes any
         in-flight proposal on the partition first."""
@@ -121,9 +126,12 @@ class Connection:
 
     def write_plain(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Unconditional writes, sent together; for tables no CAS reads."""
-        futures = [self.session.execute_async(self.prepare(cql), params) for cql, params in statements]
-        for future in futures:
-            translate(future.result)
+        for answer in self.send_plain(statements):
+            answer.result()
+
+    def send_plain(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[_Answer]:
+        """Send unconditional writes without waiting; ``result()`` each."""
+        return [self.execute_async(cql, params) for cql, params in statements]
 
     # -- lightweight transactions ------------------------------------------------
 
@@ -182,6 +190,16 @@ class Connection:
                 last = exc
                 time.sleep(0.5 * (attempt + 1))
         raise StoreUnavailable(f"outcome of a compare-and-set still unknown: {last}") from cause
+
+
+class _Answer:
+    """A pending driver answer whose failures are translated on ``result``."""
+
+    def __init__(self, future) -> None:
+        self._future = future
+
+    def result(self) -> list:
+        return list(translate(self._future.result))
 
 
 def translate(call: Callable, *args: Any) -> Any:

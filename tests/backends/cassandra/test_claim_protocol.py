@@ -4,6 +4,7 @@ invariant under concurrent claimers (one node, one keyspace per session)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -86,6 +87,55 @@ def _start_claim(store, claims):
     return plan
 
 
+def _start_single(store, claims, batch: bool):
+    """A one-partition claim whose claimer dies after locking the consumers,
+    before (``batch=False``) or after its batch on the tree."""
+    writer: ClaimWriter = store.claims
+    classes = writer._classes()
+    ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
+    states = {c.consumer_uuid: writer._settled_consumer(c.consumer_uuid) for c in claims}
+    plan = writer._plan(claims, states, ids)
+    assert len(plan.parts) == 1
+    writer._record(plan, state="single")
+    writer._lock_consumers(plan, states)
+    if batch:
+        writer._acquire(plan, plan.parts[0], classes.by_id, final=True)
+    return plan
+
+
+def test_a_one_partition_claim_that_died_before_its_batch_is_fenced(store, compute_and_pool):
+    compute, _ = compute_and_pool
+    consumer = new_uuid()
+    store.write_allocations([claim(consumer, {compute.uuid: {"VCPU": 1}})])
+    plan = _start_single(store, [claim(consumer, {compute.uuid: {"VCPU": 3}}, generation=1)], batch=False)
+    with pytest.raises(errors.ConcurrentUpdate):  # the consumer is held meanwhile
+        store.write_allocations([claim(consumer, {compute.uuid: {"VCPU": 2}}, generation=1)])
+    _expire(store, plan)
+    generation = store.get_provider(compute.uuid).generation
+    assert store.reap() == 1
+    assert store.get_provider(compute.uuid).generation == generation + 1  # the fence
+    assert usages(store, compute) == [{"VCPU": 1}]
+    assert store.get_consumer_allocations(consumer).consumer.generation == 1
+    # The claimer, alive after all, sends no batch past its deadline.
+    late = dataclasses.replace(plan, deadline=time.time())
+    with pytest.raises(errors.ConcurrentUpdate):
+        store.claims._acquire(late, late.parts[0], store.claims._classes().by_id, final=True)
+    assert usages(store, compute) == [{"VCPU": 1}]
+
+
+def test_a_one_partition_claim_that_died_after_its_batch_is_rolled_forward(store, compute_and_pool):
+    compute, _ = compute_and_pool
+    consumer = new_uuid()
+    store.write_allocations([claim(consumer, {compute.uuid: {"VCPU": 1}})])
+    plan = _start_single(store, [claim(consumer, {compute.uuid: {"VCPU": 3}}, generation=1)], batch=True)
+    assert usages(store, compute) == [{"VCPU": 3}]  # the batch is the commit
+    _expire(store, plan)
+    assert store.reap() == 1
+    held = store.get_consumer_allocations(consumer)
+    assert held.consumer.generation == 2
+    assert [dict(a.resources) for a in held.allocations] == [{"VCPU": 3}]
+
+
 def _expire(store, plan):
     store.conn.execute("UPDATE {ks}.claim_tx SET deadline = '2000-01-01' WHERE tx = ?", (plan.tx,))
 
@@ -156,16 +206,22 @@ class _TimeoutOnce:
 
 
 # A claim on two partitions makes eight conditional writes: lock, two
-# acquisitions, commit, two finalisations, the consumer, the record's deletion.
-@pytest.mark.parametrize("nth", range(8))
+# acquisitions, commit, two finalisations, the consumer, the record's
+# deletion; on one partition three: lock, the batch, the consumer.
+@pytest.mark.parametrize(
+    "partitions, nth", [(2, n) for n in range(8)] + [(1, n) for n in range(3)]
+)
 @pytest.mark.parametrize("applied", [True, False], ids=["applied", "lost"])
-def test_unknown_outcomes_are_read_back_not_guessed(store, compute_and_pool, monkeypatch, applied, nth):
+def test_unknown_outcomes_are_read_back_not_guessed(store, compute_and_pool, monkeypatch, applied, partitions, nth):
     compute, pool = compute_and_pool
     consumer = new_uuid()
+    wanted = {compute.uuid: {"VCPU": 3}, pool.uuid: {"DISK_GB": 30}}
+    if partitions == 1:
+        wanted.pop(pool.uuid)
     session = store.conn.session
     monkeypatch.setattr(session, "execute", _TimeoutOnce(session.execute, nth, applied))
     try:
-        store.write_allocations([claim(consumer, {compute.uuid: {"VCPU": 3}, pool.uuid: {"DISK_GB": 30}})])
+        store.write_allocations([claim(consumer, wanted)])
         succeeded = True
     except errors.ConcurrentUpdate:
         # A lock or commit read back as lost fails the claim cleanly.
@@ -173,7 +229,7 @@ def test_unknown_outcomes_are_read_back_not_guessed(store, compute_and_pool, mon
     assert session.execute.left < 0, "the timeout was not injected"
     monkeypatch.undo()
     if succeeded:
-        assert usages(store, compute, pool) == [{"VCPU": 3}, {"DISK_GB": 30}]
+        assert usages(store, compute, pool) == [{"VCPU": 3}, {"DISK_GB": 30 if partitions == 2 else 0}]
         assert store.get_consumer_allocations(consumer).consumer.generation == 1
     else:
         assert not applied
