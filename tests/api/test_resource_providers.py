@@ -332,3 +332,13 @@ def test_resources_beyond_any_max_unit_fit_nowhere(api):
         assert _listed(api, f"resources=VCPU:{amount}") == set(), amount
     unknown = api.get(f"/resource_providers?resources=CUSTOM_NOPE:{2**70}")
     assert unknown.status_code == 400
+
+
+def test_a_long_required_list_is_answered(api):
+    api.set_traits(api.create_provider("both")["uuid"], "HW_CPU_X86_AVX", "HW_CPU_X86_SSE")
+    api.set_traits(api.create_provider("avx")["uuid"], "HW_CPU_X86_AVX")
+    names = ["HW_CPU_X86_AVX", "HW_CPU_X86_SSE"] * 750
+    assert _listed(api, "required=" + ",".join(names)) == {"both"}
+    assert _listed(api, "required=" + ",".join(names[::2])) == {"both", "avx"}
+    any_of = "&".join(["required=in:HW_CPU_X86_SSE,HW_CPU_X86_AVX"] * 300)
+    assert _listed(api, f"{any_of}&required=!HW_CPU_X86_SSE") == {"avx"}

@@ -278,7 +278,20 @@ def _filter_traits(select: sa.Select, requirement: TraitRequirement) -> sa.Selec
             .where(traits.c.name.in_(sorted(names)))
         )
 
-    for group in requirement.any_of:
+    def having_all(names: set[str]) -> sa.Select:
+        return (
+            having_any(frozenset(names))
+            .group_by(pt.c.resource_provider_id)
+            .having(sa.func.count(sa.distinct(traits.c.name)) == len(names))
+        )
+
+    # Every single-trait group goes into one subquery, and repeated groups
+    # count once: SQLite refuses statements nested over 1000 deep, which one
+    # subquery per name of a long "required=A,B,..." reached (a 500).
+    singles = {name for group in requirement.any_of if len(group) == 1 for name in group}
+    if singles:
+        select = select.where(_rp.c.id.in_(having_all(singles)))
+    for group in sorted({g for g in requirement.any_of if len(g) > 1}, key=sorted):
         select = select.where(_rp.c.id.in_(having_any(group)))
     if requirement.forbidden:
         select = select.where(_rp.c.id.not_in(having_any(requirement.forbidden)))
