@@ -144,7 +144,7 @@ class Search:
         self.masks = _Masks(index)
         self.sharing = index.sharing & index.alive
         self.has_trees = index.has_trees
-        self._anchors_of_sharing: dict[int, frozenset[int]] = {}
+        self._anchors_of_sharing: dict[int, np.ndarray] = {}
         self._ancestors: dict[int, frozenset[int]] = {}
 
     # -- stage 1 ----------------------------------------------------------------
@@ -265,7 +265,7 @@ class Search:
         anchors = self.masks.anchors_of(np.flatnonzero(providers))
         search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]
         for slot in search.sharing_eligible:
-            anchors[list(self._sharing_anchors(slot))] = True
+            anchors |= self._sharing_anchors(slot)
         return anchors
 
     def _spread_anchors(self, search: _GroupSearch, tree_root: int | None) -> np.ndarray:
@@ -288,9 +288,15 @@ class Search:
                     shared &= search.member_of
                 search.sharing_givers[resource_class] = [int(s) for s in np.flatnonzero(shared)]
                 for slot in search.sharing_givers[resource_class]:
-                    for anchor in self._sharing_anchors(slot):
-                        if self._spread_entry_allowed(search, slot, anchor):
-                            for_class[anchor] = True
+                    # member_of holds already (the provider is a member);
+                    # a forbidden aggregate rules out the provider or the
+                    # anchors in it.
+                    reached = self._sharing_anchors(slot)
+                    if search.forbidden_aggregates is not None:
+                        if search.forbidden_aggregates[slot]:
+                            continue
+                        reached = reached & ~search.forbidden_aggregates
+                    for_class |= reached
             anchors &= for_class
         return anchors
 
@@ -306,15 +312,15 @@ class Search:
             return False
         return True
 
-    def _sharing_anchors(self, slot: int) -> frozenset[int]:
-        """Roots of every tree with a provider in an aggregate of the sharing
-        provider at ``slot``, its own root included."""
+    def _sharing_anchors(self, slot: int) -> np.ndarray:
+        """Mask of the roots of every tree with a provider in an aggregate
+        of the sharing provider at ``slot``, its own root included."""
         cached = self._anchors_of_sharing.get(slot)
         if cached is None:
             members = self.masks.any_aggregate(self.index.aggregates[slot]) & self.index.alive
-            roots = set(int(r) for r in np.unique(self.index.root[members]))
-            roots.add(int(self.index.root[slot]))
-            cached = self._anchors_of_sharing[slot] = frozenset(roots)
+            cached = self.masks.anchors_of(np.flatnonzero(members))
+            cached[self.index.root[slot]] = True
+            self._anchors_of_sharing[slot] = cached
         return cached
 
     # -- stage 2 ----------------------------------------------------------------
@@ -354,7 +360,7 @@ class Search:
         local = sorted(slot for slot in self.index.tree_of(anchor) if mask[slot])
         shared = [
             slot for slot in sharing
-            if self.index.root[slot] != anchor and anchor in self._sharing_anchors(slot)
+            if self.index.root[slot] != anchor and self._sharing_anchors(slot)[anchor]
         ]
         return local + shared
 
