@@ -234,6 +234,9 @@ class ProviderSnapshot:
     usages: Mapping[str, int]
     traits: frozenset[str]
     aggregates: frozenset[str]
+    # The cell the provider belongs to (berth's own attribute, not
+    # Placement's; None: no cell). The scheduler reads a host's cell here.
+    cell: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -248,6 +251,8 @@ class ProviderRegistration:
     inventories: Mapping[str, Inventory] = dataclasses.field(default_factory=dict)
     traits: frozenset[str] = frozenset()
     aggregates: frozenset[str] = frozenset()
+    # The cell an agent reports for its provider (see ProviderSnapshot.cell).
+    cell: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

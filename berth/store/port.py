@@ -113,6 +113,22 @@ class Store(Protocol):
     def delete_provider(self, uuid: str) -> None:
         """Raises ResourceProviderNotFound, CannotDeleteParent, ProviderInUse."""
 
+    # -- cells (berth's own, not Placement's) ----------------------------------
+
+    def get_provider_cell(self, uuid: str) -> str | None:
+        """The cell the provider belongs to, ``None`` when it has none.
+        Raises ResourceProviderNotFound."""
+
+    def set_provider_cell(self, uuid: str, cell: str | None) -> None:
+        """Put the provider in ``cell`` (``None``: in no cell). Not guarded
+        by, and does not bump, the provider generation: the cell is where a
+        provider is, not what it holds, and an agent re-reporting it must
+        not make Placement writes conflict. It is a change for the change
+        feed (``read_provider_changes`` reports the provider again, with
+        ``ProviderSnapshot.cell``). ``register_providers`` stores
+        ``ProviderRegistration.cell`` the same way. Raises
+        ResourceProviderNotFound."""
+
     # -- inventories ---------------------------------------------------------
 
     def get_inventories(self, provider_uuid: str) -> ProviderInventories: ...
@@ -186,7 +202,7 @@ class Store(Protocol):
     # -- the candidate index's feed -------------------------------------------
 
     def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
-        """Providers (with inventories, usages, traits and aggregates) that
+        """Providers (with inventories, usages, traits, aggregates and cell) that
         changed since ``cursor``, all of them when ``cursor`` is ``None`` or
         the backend can no longer tell what changed since it. Cheap when
         nothing changed: the candidate index calls it before every search.

@@ -69,6 +69,7 @@ def _register_batch(
             _rp.insert().values(
                 uuid=registration.uuid, name=registration.name, generation=0,
                 parent_provider_id=parent_id, root_provider_id=root_id, created_at=now,
+                cell=registration.cell,
             )
         ).inserted_primary_key[0]
         ids[registration.uuid] = new_id

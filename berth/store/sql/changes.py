@@ -141,7 +141,7 @@ def _snapshots(conn: Connection, after_seq: int | None) -> tuple[ProviderSnapsho
 
     rows = conn.execute(
         restrict(
-            sa.select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation,
+            sa.select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation, _rp.c.cell,
                       parent.c.uuid.label("parent_uuid"), root.c.uuid.label("root_uuid"))
             .outerjoin(parent, parent.c.id == _rp.c.parent_provider_id)
             .join(root, root.c.id == _rp.c.root_provider_id)
@@ -192,6 +192,7 @@ def _snapshots(conn: Connection, after_seq: int | None) -> tuple[ProviderSnapsho
             usages=usages.get(r.id, {}),
             traits=frozenset(traits.get(r.id, ())),
             aggregates=frozenset(aggregates.get(r.id, ())),
+            cell=r.cell,
         )
         for r in rows
     )

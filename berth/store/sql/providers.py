@@ -339,3 +339,18 @@ def _providers_with_room(resource_class: str, amount: int) -> sa.Select:
             sa.func.coalesce(usage.c.used, 0) + amount <= capacity,
         )
     )
+
+
+def get_cell(conn: Connection, uuid: str) -> str | None:
+    record = conn.execute(sa.select(_rp.c.cell).where(_rp.c.uuid == uuid)).one_or_none()
+    if record is None:
+        raise errors.ResourceProviderNotFound(uuid)
+    return record.cell
+
+
+def set_cell(conn: Connection, uuid: str, cell: str | None) -> None:
+    """The cell is not Placement data: no generation check or bump (see
+    Store.set_provider_cell), but the change feed must carry it."""
+    row = get_provider(conn, uuid, lock=True)
+    conn.execute(_rp.update().where(_rp.c.id == row.id).values(cell=cell))
+    changes.touch(conn, [row.id])

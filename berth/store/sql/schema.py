@@ -53,6 +53,8 @@ resource_providers = sa.Table(
     # The change (see change_counter) at which the provider, its inventories,
     # usages, traits or aggregates last changed.
     sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0", index=True),
+    # berth's own: the cell the provider belongs to (NULL: none); migration 0003.
+    sa.Column("cell", sa.String(255), nullable=True),
     *_timestamps(),
 )
 

@@ -122,6 +122,16 @@ class SqlStore:
         with self.database.writing() as conn:
             providers.delete_provider(conn, uuid)
 
+    # -- cells (berth's own) --------------------------------------------------
+
+    def get_provider_cell(self, uuid: str) -> str | None:
+        with self.database.reading() as conn:
+            return providers.get_cell(conn, uuid)
+
+    def set_provider_cell(self, uuid: str, cell: str | None) -> None:
+        with self.database.writing() as conn:
+            providers.set_cell(conn, uuid, cell)
+
     # -- inventories, traits and aggregates of a provider --------------------
 
     def get_inventories(self, provider_uuid: str) -> ProviderInventories:
