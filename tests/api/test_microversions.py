@@ -352,3 +352,20 @@ def test_bodiless_writes_carry_no_cache_headers(api, populated):
         assert response.status_code in (201, 204), response.text
         assert "last-modified" not in response.headers
         assert response.content == b""
+
+
+def test_vary_comes_with_handler_answers_not_with_errors_raised_around_them(api):
+    """Placement's microversion middleware adds ``vary`` to what a handler
+    answers, errors included, but not to errors raised past the handler:
+    routing 404s and a provider its handler did not look for itself."""
+    rp = api.create_provider()["uuid"]
+    assert api.get(f"/resource_providers/{rp}").headers["vary"] == "openstack-api-version"
+    stale = api.put(f"/resource_providers/{rp}/traits",
+                    {"traits": [], "resource_provider_generation": 9})
+    assert stale.status_code == 409 and stale.headers["vary"] == "openstack-api-version"
+    handled = api.get(f"/resource_providers/{new_uuid()}/inventories")
+    assert handled.status_code == 404 and handled.headers["vary"] == "openstack-api-version"
+    for raised in (api.get("/no_such_thing"), api.get(f"/resource_providers/{new_uuid()}")):
+        assert raised.status_code == 404
+        assert "vary" not in raised.headers
+        assert raised.headers["openstack-api-version"] == "placement 1.39"
