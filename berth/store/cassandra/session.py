@@ -19,7 +19,8 @@ from typing import Any
 
 from cassandra import ConsistencyLevel, OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.policies import ConstantReconnectionPolicy, RoundRobinPolicy, TokenAwarePolicy, WriteType
+from cassandra.connection import ConnectionException
+from cassandra.policies import ConstantReconnectionPolicy, RetryPolicy, RoundRobinPolicy, TokenAwarePolicy, WriteType
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 
 from berth.placement import errors
@@ -63,6 +64,19 @@ def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
 
 
+class _RetryIdempotentOnly(RetryPolicy):
+    """The driver's default policy retries any request on the next node when
+    its connection fails, conditional writes included; a conditional write
+    whose first attempt applied would then be refused and look failed. So
+    only idempotent requests are retried; a conditional write's failure
+    reaches ``cas``, which reads back what happened."""
+
+    def on_request_error(self, query, consistency, error, retry_num):
+        if query is not None and query.is_idempotent:
+            return self.RETRY_NEXT_HOST, None
+        return self.RETHROW, None
+
+
 class Connection:
     """One driver cluster and session for one keyspace."""
 
@@ -73,6 +87,7 @@ class Connection:
             consistency_level=ConsistencyLevel.QUORUM,
             serial_consistency_level=ConsistencyLevel.SERIAL,
             request_timeout=REQUEST_TIMEOUT_S,
+            retry_policy=_RetryIdempotentOnly(),
         )
         self.cluster = Cluster(
             list(url.hosts),
@@ -100,7 +115,12 @@ class Connection:
     def prepare(self, cql: str) -> PreparedStatement:
         statement = self._prepared.get(cql)
         if statement is None:
-            statement = self._prepared[cql] = translate(self.session.prepare, cql.format(ks=self.url.keyspace))
+            statement = translate(self.session.prepare, cql.format(ks=self.url.keyspace))
+            # Reads and unconditional writes may be retried on another node
+            # when a connection drops (a node killed mid-request); a
+            # conditional write may not: its outcome is read back instead.
+            statement.is_idempotent = " IF " not in cql
+            self._prepared[cql] = statement
         return statement
 
     # -- plain statements ------------------------------------------------------
@@ -158,7 +178,7 @@ class Connection:
             if exc.write_type not in (WriteType.CAS, WriteType.SIMPLE, WriteType.BATCH):
                 raise StoreUnavailable(f"write timed out: {exc}") from exc
             return CasResult(self._resolve(resolve, exc))
-        except (OperationTimedOut, NoHostAvailable) as exc:
+        except (OperationTimedOut, NoHostAvailable, ConnectionException) as exc:
             # The request may have reached a coordinator: unknown, as above.
             return CasResult(self._resolve(resolve, exc))
         except (Unavailable, ReadTimeout) as exc:
@@ -206,5 +226,5 @@ def translate(call: Callable, *args: Any) -> Any:
     """Run a driver call; its failures become StoreUnavailable."""
     try:
         return call(*args)
-    except (NoHostAvailable, OperationTimedOut, Unavailable, ReadTimeout, WriteTimeout) as exc:
+    except (NoHostAvailable, OperationTimedOut, Unavailable, ReadTimeout, WriteTimeout, ConnectionException) as exc:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
