@@ -24,12 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import random
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,10 +35,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from berth.placement.model import ConsumerClaim, Inventory, ProviderRegistration
-from berth.store import open_store
+# Run as a script, this file's directory is on sys.path, not the repository.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.support import berth_server, median, p99  # noqa: E402
+from berth.placement.model import ConsumerClaim, Inventory, ProviderRegistration  # noqa: E402
+from berth.store import open_store  # noqa: E402
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
 AGGREGATES = [str(uuidlib.UUID(int=i + 1)) for i in range(8)]
 FLAT_REQUEST = "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:20"
@@ -153,52 +150,6 @@ def load_nested(url: str, providers: int, seed: int) -> None:
 # -- serving and timing ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """``berth serve`` on a free port of 127.0.0.1, in its own session."""
-
-    def __init__(self, url: str, workdir: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / f"server-{self.port}.log", "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "berth.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--db", url],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"berth exited; see {self.log.name}")
-            try:
-                if httpx.get(self.base + "/", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("berth did not answer in time")
-
-    def rss_mib(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        return kib / 1024
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-
-
 def time_query(client: httpx.Client, base: str, query: Query) -> Timing:
     url = f"{base}/allocation_candidates?{query.query}"
     samples = []
@@ -212,9 +163,7 @@ def time_query(client: httpx.Client, base: str, query: Query) -> Timing:
         candidates = len(response.json()["allocation_requests"])
         if attempt >= 2:  # the first two warm the index and the connection
             samples.append(elapsed)
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
-    return Timing(query, candidates, statistics.median(samples), p99)
+    return Timing(query, candidates, median(samples), p99(samples))
 
 
 def queries(providers: int, repeats: int) -> list[Query]:
@@ -239,7 +188,7 @@ def measure(providers: int, repeats: int, seed: int) -> dict:
         timings: list[Timing] = []
         rss: dict[str, float] = {}
         for fleet, url in urls.items():
-            server = Server(url, workdir)
+            server = berth_server(url, workdir)
             try:
                 with httpx.Client(timeout=600) as client:
                     for query in queries(providers, repeats):
