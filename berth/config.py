@@ -100,6 +100,39 @@ class PlacementSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class SchedulerSettings:
+    """berth's scheduler (berth/scheduler/, docs/scheduler.md)."""
+
+    # Host filters that run after the candidate query, in this order.
+    filters: tuple[str, ...] = (
+        "disabled", "resources", "availability_zone", "cell", "affinity",
+        "anti_affinity", "same_host", "different_host", "max_instances_per_host",
+    )
+    # Weighers; each one's multiplier is <name>_weight_multiplier below.
+    weighers: tuple[str, ...] = (
+        "ram", "vcpu", "disk", "soft_affinity", "soft_anti_affinity", "build_failure",
+    )
+    # Positive spreads (prefers free capacity), negative packs.
+    ram_weight_multiplier: float = 1.0
+    vcpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    soft_affinity_weight_multiplier: float = 1.0
+    soft_anti_affinity_weight_multiplier: float = 1.0
+    # Large, so that a recent failure outweighs any difference in capacity.
+    build_failure_weight_multiplier: float = 10.0
+    # The first host is picked at random among this many best ones, so that
+    # concurrent schedulers rarely race for the same host.
+    host_subset_size: int = 3
+    # Hosts asked of the candidate index per decision, at random (0: all);
+    # more are asked for when filters leave too few.
+    candidate_sample: int = 64
+    # Seconds an alternate's id can be claimed by.
+    selection_ttl: int = 600
+    # Seconds a build failure counts against a host.
+    build_failure_window: int = 600
+
+
+@dataclasses.dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -113,6 +146,7 @@ class Settings:
     cors: CorsSettings = CorsSettings()
     placement: PlacementSettings = PlacementSettings()
     logging: LoggingSettings = LoggingSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
 
 class SettingsError(ValueError):
@@ -178,6 +212,11 @@ def _convert(name: str, wanted: object, value: object) -> object:
             return int(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise SettingsError(f"{name}: expected an integer, got {value!r}") from None
+    if wanted is float:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name}: expected a number, got {value!r}") from None
     if typing.get_origin(wanted) is tuple:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())

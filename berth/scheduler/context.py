@@ -1,0 +1,69 @@
+"""The per-request context filters and weighers read: the spec, the hints
+resolved against the store once (which hosts hold the server group's
+members, the same-host and different-host instances), the instances of
+this request placed so far, and recent build failures.
+
+Immutable: placing an instance gives a new context (``placed_on``), so a
+filter never sees a half-updated one (Kubernetes' CycleState, without the
+mutation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from berth.scheduler.spec import GroupPolicy, RequestSpec
+from berth.store.port import Store
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestContext:
+    spec: RequestSpec
+    # host -> how many members of the server group it holds (this
+    # request's instances included, once placed).
+    group_hosts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    same_hosts: frozenset[str] = frozenset()
+    different_hosts: frozenset[str] = frozenset()
+    # host -> instances of this request placed on it.
+    placed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # host -> builds that failed there recently.
+    build_failures: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def group_policy(self) -> GroupPolicy | None:
+        group = self.spec.hints.server_group
+        return group.policy if group is not None else None
+
+    def placed_on(self, host: str) -> RequestContext:
+        placed = dict(self.placed)
+        placed[host] = placed.get(host, 0) + 1
+        group_hosts = self.group_hosts
+        if self.spec.hints.server_group is not None:
+            group_hosts = dict(group_hosts)
+            group_hosts[host] = group_hosts.get(host, 0) + 1
+        return dataclasses.replace(self, placed=placed, group_hosts=group_hosts)
+
+
+def _hosts_of(store: Store, instances: Iterable[str]) -> dict[str, int]:
+    """host (root provider) -> how many of ``instances`` it holds."""
+    counts: dict[str, int] = {}
+    for instance in instances:
+        held = store.get_consumer_allocations(instance)
+        roots = {a.provider.root_provider_uuid for a in held.allocations}
+        for root in roots:
+            counts[root] = counts.get(root, 0) + 1
+    return counts
+
+
+def resolve(spec: RequestSpec, store: Store, build_failures: Mapping[str, int]) -> RequestContext:
+    """The context for ``spec``: one store read per instance a hint names."""
+    hints = spec.hints
+    group_hosts = _hosts_of(store, hints.server_group.members) if hints.server_group else {}
+    return RequestContext(
+        spec=spec,
+        group_hosts=group_hosts,
+        same_hosts=frozenset(_hosts_of(store, hints.same_host)),
+        different_hosts=frozenset(_hosts_of(store, hints.different_host)),
+        build_failures=dict(build_failures),
+    )

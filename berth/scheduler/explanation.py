@@ -1,0 +1,126 @@
+"""Why a request landed where it did, or why it could not land at all.
+
+Collected while the pipeline runs, as Nomad's AllocMetric: each filter
+records the hosts it removed and the reason it gave, so "no valid host"
+costs nothing extra to explain. The query stage (the candidate index) is
+explained by counting, per requirement, the providers that meet it
+(diagnosis.py), only when it found nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+# How many rejected hosts an explanation lists.
+CLOSEST_HOSTS = 5
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequirementCount:
+    """How many hosts (provider trees) meet one requirement of the query on
+    its own, e.g. ``VCPU:4`` -> 12 hosts with room for it."""
+
+    requirement: str
+    hosts: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FilterOutcome:
+    """What one filter did: hosts it saw, hosts it removed, and why."""
+
+    name: str
+    considered: int
+    removed: int
+    reasons: tuple[tuple[str, int], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RejectedHost:
+    """A host that did not make it, with every reason it was refused."""
+
+    provider_uuid: str
+    cell: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WeightDetail:
+    """One weigher's part in a host's weight: raw value, after the one
+    normalisation stage (0..1 over the hosts weighed), and times the
+    multiplier."""
+
+    weigher: str
+    raw: float
+    normalised: float
+    multiplier: float
+
+    @property
+    def weighted(self) -> float:
+        return self.normalised * self.multiplier
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChosenWeights:
+    consumer_uuid: str
+    provider_uuid: str
+    total: float
+    details: tuple[WeightDetail, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Explanation:
+    """``candidates``: hosts the query returned (``hosts`` in the fleet);
+    ``query``: per-requirement counts when the query came back
+    empty; ``filters``: what each Python filter removed (first instance's
+    pass, or the failing pass); ``closest``: rejected hosts with the fewest
+    reasons; ``chosen``: the weights of each chosen host."""
+
+    candidates: int
+    hosts: int = 0
+    query: tuple[RequirementCount, ...] = ()
+    filters: tuple[FilterOutcome, ...] = ()
+    closest: tuple[RejectedHost, ...] = ()
+    chosen: tuple[ChosenWeights, ...] = ()
+    unplaced: int = 0
+
+    def summary(self) -> str:
+        """One sentence for logs and error details."""
+        if self.candidates == 0:
+            short = [f"{q.requirement} (no host)" for q in self.query if q.hosts == 0]
+            scarce = ", ".join(short) or ", ".join(f"{q.requirement} ({q.hosts} hosts)" for q in self.query)
+            return f"No valid host: no host meets the whole request; {scarce or 'no hosts'}."
+        removed = ", ".join(f"{f.name} removed {f.removed}" for f in self.filters if f.removed)
+        text = f"No valid host: {self.candidates} candidate hosts"
+        if removed:
+            text += f"; {removed}"
+        if self.unplaced:
+            text += f"; {self.unplaced} instance(s) could not be placed"
+        return text + "."
+
+
+class FilterMetrics:
+    """The per-filter tally a pipeline pass writes into (mutable; one per
+    pass, turned into FilterOutcomes at the end)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.considered: dict[str, int] = dict.fromkeys(names, 0)
+        self.removed: dict[str, int] = dict.fromkeys(names, 0)
+        self.reasons: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
+
+    def saw(self, name: str) -> None:
+        self.considered[name] += 1
+
+    def removed_by(self, name: str, reason: str) -> None:
+        self.removed[name] += 1
+        self.reasons[name][reason] += 1
+
+    def outcomes(self) -> tuple[FilterOutcome, ...]:
+        return tuple(
+            FilterOutcome(
+                name, self.considered[name], self.removed[name],
+                tuple(self.reasons[name].most_common(5)),
+            )
+            for name in self.names
+        )

@@ -1,0 +1,127 @@
+"""The scheduler's own candidate finder: the allocation-candidates finder
+over a HostIndex, so that a search and the cells of the hosts it found are
+read under one lock from one refresh of the change feed.
+
+The scheduler keeps its own finder (and index) rather than sharing the
+API's: the API's finder is a plain CandidateFinder without cells, and a
+scheduler process (bench/schedule.py's workers, a future conductor) has no
+API at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+
+# _collector_paused is the finder's own reason to pause the garbage
+# collector during a search; the scheduler's searches need the same.
+from berth.placement.candidates.finder import CandidateFinder, _collector_paused
+from berth.placement.candidates.index import CandidateIndex
+from berth.placement.candidates.request import CandidateRequest, RequestGroup
+from berth.placement.candidates.result import CandidateResult
+from berth.placement.candidates.search import search
+from berth.scheduler.explanation import CLOSEST_HOSTS, RejectedHost, RequirementCount
+from berth.scheduler.hosts import HostAttributes, HostIndex
+from berth.store.port import Store
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CandidateView:
+    """One search: its result, the attributes of the hosts in it, how many
+    hosts the fleet has, and whether ``limit`` cut the answer short."""
+
+    result: CandidateResult
+    attributes: Mapping[str, HostAttributes]
+    fleet_hosts: int
+    truncated: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """Why a query found nothing: per-requirement host counts and the hosts
+    that miss the fewest requirements."""
+
+    requirements: tuple[RequirementCount, ...]
+    closest: tuple[RejectedHost, ...]
+
+
+class SchedulerFinder(CandidateFinder):
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.index: HostIndex = HostIndex()
+
+    def view(self, request: CandidateRequest) -> CandidateView:
+        with self._lock, _collector_paused():
+            self._refresh()
+            result = search(self.index, request, max_candidates=self.max_candidates)
+            roots = {s.root_provider_uuid for s in result.provider_summaries}
+            attributes = {root: self.index.attributes(root) for root in roots}
+            fleet = int(np.count_nonzero(self.index.alive & (self.index.parent < 0)))
+            truncated = request.limit is not None and len(result.allocation_requests) >= request.limit
+            return CandidateView(result, attributes, fleet, truncated)
+
+    def diagnose(self, request: CandidateRequest) -> Diagnosis:
+        with self._lock:
+            return _diagnose(self.index, request)
+
+
+def _group_checks(index: CandidateIndex, group: RequestGroup) -> list[tuple[str, np.ndarray]]:
+    """(label, providers meeting it) for each requirement of one group."""
+    prefix = f"group {group.suffix}: " if group.suffix else ""
+    checks = []
+    for rc, amount in group.resources.items():
+        column = index.resources.get(rc)
+        mask = column.fits(amount) if column is not None else np.zeros(index.size, dtype=bool)
+        checks.append((f"{prefix}{rc}:{amount}", mask))
+    for any_of in group.traits.any_of:
+        mask = np.zeros(index.size, dtype=bool)
+        for trait in any_of:
+            mask |= index.trait_column(trait)
+        checks.append((f"{prefix}trait {'|'.join(sorted(any_of))}", mask))
+    for trait in sorted(group.traits.forbidden):
+        checks.append((f"{prefix}without trait {trait}", ~index.trait_column(trait)))
+    for any_of in group.aggregates.any_of:
+        mask = np.zeros(index.size, dtype=bool)
+        for aggregate in any_of:
+            mask |= index.aggregate_column(aggregate)
+        checks.append((f"{prefix}member of {'|'.join(sorted(any_of))}", mask))
+    for aggregate in sorted(group.aggregates.forbidden):
+        checks.append((f"{prefix}not member of {aggregate}", ~index.aggregate_column(aggregate)))
+    if group.in_tree is not None:
+        slot = index.slot_of.get(group.in_tree)
+        mask = np.zeros(index.size, dtype=bool)
+        if slot is not None:
+            mask = index.root == index.root[slot]
+        checks.append((f"{prefix}in tree {group.in_tree}", mask))
+    return checks
+
+
+def _diagnose(index: CandidateIndex, request: CandidateRequest) -> Diagnosis:
+    """Each requirement alone, counted per host (a tree meets it when any
+    of its providers does). An approximation of the search's rules (it
+    ignores sharing providers and how groups combine) that is enough to
+    say which resource or trait is short."""
+    alive = index.alive
+    hosts = alive & (index.parent < 0)
+    checks = [c for group in request.groups for c in _group_checks(index, group)]
+    unmet = np.zeros(index.size, dtype=np.int64)
+    counts, missing_by = [], []
+    for label, mask in checks:
+        met = np.zeros(index.size, dtype=bool)
+        met[index.root[np.flatnonzero(mask & alive)]] = True
+        counts.append(RequirementCount(label, int(np.count_nonzero(met & hosts))))
+        unmet += hosts & ~met
+        missing_by.append((label, ~met))
+    order = np.flatnonzero(hosts)
+    order = order[np.argsort(unmet[order], kind="stable")][:CLOSEST_HOSTS]
+    closest = tuple(
+        RejectedHost(
+            index.uuid(int(slot)),
+            getattr(index, "cells", {}).get(index.uuid(int(slot))),
+            tuple(label for label, missing in missing_by if missing[slot]),
+        )
+        for slot in order
+    )
+    return Diagnosis(tuple(counts), closest)

@@ -1,0 +1,169 @@
+"""Hosts as the filters and weighers see them, built from one candidate
+search, and the local ledger that lets later instances of a request see
+the earlier ones' claims.
+
+A host is the root provider of a tree that a candidate is anchored at. Its
+free capacity per class is summed over the providers of its tree that the
+search summarised; its allocation requests are the ways the search found
+to place one instance on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from berth.placement.candidates.index import SHARING_TRAIT, CandidateIndex
+from berth.placement.candidates.result import AllocationRequest, CandidateResult
+from berth.placement.model import ProviderSnapshot
+
+
+class Ledger:
+    """Capacity and usage per provider and class, for one request.
+
+    Starts from the search's provider summaries; ``consume`` adds what an
+    instance of this request takes, so the next instance is judged against
+    it (the store checks again when the claim is written).
+    """
+
+    def __init__(self) -> None:
+        self.capacity: dict[str, dict[str, int]] = {}
+        self.used: dict[str, dict[str, int]] = {}
+
+    def add_provider(self, uuid: str, capacity: Mapping[str, int], used: Mapping[str, int]) -> None:
+        self.capacity[uuid] = dict(capacity)
+        self.used[uuid] = dict(used)
+
+    def fits(self, allocation: AllocationRequest) -> bool:
+        for provider, resources in allocation.allocations.items():
+            capacity, used = self.capacity.get(provider), self.used.get(provider)
+            if capacity is None:
+                return False
+            for rc, amount in resources.items():
+                if used.get(rc, 0) + amount > capacity.get(rc, 0):
+                    return False
+        return True
+
+    def short_of(self, allocation: AllocationRequest) -> str | None:
+        """The first class that does not fit, as ``CLASS``, or None."""
+        for provider, resources in allocation.allocations.items():
+            capacity, used = self.capacity.get(provider, {}), self.used.get(provider, {})
+            for rc, amount in resources.items():
+                if used.get(rc, 0) + amount > capacity.get(rc, 0):
+                    return rc
+        return None
+
+    def consume(self, allocation: AllocationRequest) -> None:
+        for provider, resources in allocation.allocations.items():
+            used = self.used.setdefault(provider, {})
+            for rc, amount in resources.items():
+                used[rc] = used.get(rc, 0) + amount
+
+    def free(self, providers: Iterable[str], resource_class: str) -> int:
+        total = 0
+        for provider in providers:
+            capacity = self.capacity.get(provider, {}).get(resource_class)
+            if capacity is not None:
+                total += capacity - self.used[provider].get(resource_class, 0)
+        return total
+
+
+@dataclasses.dataclass(eq=False)
+class HostState:
+    """One host for the length of one request."""
+
+    uuid: str
+    cell: str | None
+    traits: frozenset[str]
+    aggregates: frozenset[str]
+    # Providers of the host's tree that the search summarised.
+    tree: tuple[str, ...]
+    # Ways to place one instance here, in the search's order.
+    allocation_requests: list[AllocationRequest]
+    ledger: Ledger
+
+    def free(self, resource_class: str) -> int:
+        return self.ledger.free(self.tree, resource_class)
+
+    def fitting_request(self) -> AllocationRequest | None:
+        """The first allocation request that still fits the ledger."""
+        for allocation in self.allocation_requests:
+            if self.ledger.fits(allocation):
+                return allocation
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostAttributes:
+    """What the scheduler knows about a root provider beyond the search's
+    summaries: its cell and aggregates."""
+
+    cell: str | None
+    aggregates: frozenset[str]
+
+
+class HostIndex(CandidateIndex):
+    """The candidate index plus each provider's cell, fed by the same change
+    feed at the same moment (CandidateIndex.replace_all re-runs __init__
+    and then apply, so both entry points are covered by these two)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[str, str] = {}
+
+    def apply(self, changed: Iterable[ProviderSnapshot], removed: Iterable[str]) -> None:
+        changed, removed = list(changed), list(removed)
+        super().apply(changed, removed)
+        for uuid in removed:
+            self.cells.pop(uuid, None)
+        for snapshot in changed:
+            if snapshot.cell is None:
+                self.cells.pop(snapshot.uuid, None)
+            else:
+                self.cells[snapshot.uuid] = snapshot.cell
+
+    def attributes(self, uuid: str) -> HostAttributes:
+        slot = self.slot_of.get(uuid)
+        aggregates = self.aggregates[slot] if slot is not None else frozenset()
+        return HostAttributes(self.cells.get(uuid), aggregates)
+
+
+def _host_of(allocation: AllocationRequest, roots: Mapping[str, str], sharing: set[str]) -> str:
+    """The root a candidate is anchored at: the root of a provider that is
+    not a sharing provider (sharing providers are roots of their own)."""
+    for provider in allocation.allocations:
+        if provider not in sharing:
+            return roots[provider]
+    return roots[next(iter(allocation.allocations))]
+
+
+def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes]) -> list[HostState]:
+    """HostStates from one search, in the order of the search's candidates."""
+    ledger = Ledger()
+    roots: dict[str, str] = {}
+    trees: dict[str, list[str]] = {}
+    traits: dict[str, frozenset[str]] = {}
+    sharing: set[str] = set()
+    for summary in result.provider_summaries:
+        ledger.add_provider(
+            summary.uuid,
+            {rc: r.capacity for rc, r in summary.resources.items()},
+            {rc: r.used for rc, r in summary.resources.items()},
+        )
+        roots[summary.uuid] = summary.root_provider_uuid
+        trees.setdefault(summary.root_provider_uuid, []).append(summary.uuid)
+        traits[summary.uuid] = summary.traits
+        if SHARING_TRAIT in summary.traits:
+            sharing.add(summary.uuid)
+    hosts: dict[str, HostState] = {}
+    for allocation in result.allocation_requests:
+        root = _host_of(allocation, roots, sharing)
+        host = hosts.get(root)
+        if host is None:
+            found = attributes.get(root, HostAttributes(None, frozenset()))
+            host = hosts[root] = HostState(
+                root, found.cell, traits.get(root, frozenset()), found.aggregates,
+                tuple(trees.get(root, (root,))), [], ledger,
+            )
+        host.allocation_requests.append(allocation)
+    return list(hosts.values())

@@ -1,0 +1,220 @@
+"""The scheduling pipeline, written down in one place.
+
+``Pipeline`` is built once from the [scheduler] settings; ``rank`` turns the
+hosts of one search into a ``Ranking`` for one request, which the claim walk
+(claims.py) asks for an order of hosts, once per instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from berth.config import SchedulerSettings
+from berth.placement.candidates.request import CandidateRequest
+from berth.placement.candidates.result import AllocationRequest
+from berth.scheduler.context import RequestContext
+from berth.scheduler.explanation import (
+    CLOSEST_HOSTS,
+    FilterMetrics,
+    FilterOutcome,
+    RejectedHost,
+    WeightDetail,
+)
+from berth.scheduler.filters import FILTERS, HostFilter
+from berth.scheduler.hosts import HostState
+from berth.scheduler.spec import RequestSpec
+from berth.scheduler.weighers import WEIGHERS, Weigher
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PassReport:
+    """A full filter pass, for an explanation."""
+
+    filters: tuple[FilterOutcome, ...]
+    closest: tuple[RejectedHost, ...]
+
+
+class Pipeline:
+    """The chain every request goes through, in order."""
+
+    def __init__(self, settings: SchedulerSettings) -> None:
+        # 1. Query: the spec's CandidateRequest goes to the candidate index
+        #    unchanged; resources, traits, aggregates, granular groups and
+        #    trees are answered there, vectorised. It asks for a random
+        #    sample of hosts (Nomad scores a few, not all): the cost follows
+        #    the sample, not the fleet, and concurrent schedulers start from
+        #    different hosts. `query` below.
+        self.sample = settings.candidate_sample
+        # 2. Host filters, in the configured order: the first one to refuse
+        #    removes the host and its reason is counted (the explanation).
+        self.filters: list[HostFilter] = FILTERS.create(settings.filters)
+        # 3. Weighers: one raw number per host each, for the hosts that passed.
+        self.weighers: list[Weigher] = WEIGHERS.create(settings.weighers)
+        # 4. One normalisation stage: each weigher's raw values scaled to
+        #    0..1 over the hosts weighed, times its multiplier, summed.
+        self.multipliers = np.array(
+            [getattr(settings, f"{w.name}_weight_multiplier", 1.0) for w in self.weighers],
+            dtype=np.float64,
+        )
+        # 5. Pick the first host at random among the best host_subset_size
+        #    (so that schedulers working at once rarely race for one host);
+        #    the rest follow in weight order, for the claim walk (a refused
+        #    claim moves on to the next) and for the alternates.
+        self.subset = max(1, settings.host_subset_size)
+
+    def query(self, spec: RequestSpec, num_instances: int, num_alternates: int, complete: bool) -> CandidateRequest:
+        """Link 1: the request sent to the candidate index."""
+        if complete or self.sample <= 0:
+            return dataclasses.replace(spec.request, limit=spec.request.limit, randomize=False)
+        wanted = max(self.sample, num_instances + num_alternates + self.subset)
+        if spec.request.limit is not None:
+            wanted = min(wanted, spec.request.limit)
+        return dataclasses.replace(spec.request, limit=wanted, randomize=True)
+
+    def rank(self, hosts: Sequence[HostState], ctx: RequestContext) -> Ranking:
+        """Links 2 to 5 for one request's hosts."""
+        return Ranking(self, list(hosts), ctx)
+
+
+class Ranking:
+    """The hosts of one request: which pass the filters, their raw weights,
+    and which were discarded by a refused claim. After each placement only
+    the hosts it touched are judged again, plus the request-scoped filters
+    on every host."""
+
+    def __init__(self, pipeline: Pipeline, hosts: list[HostState], ctx: RequestContext) -> None:
+        self.pipeline = pipeline
+        self.hosts = hosts
+        self.ctx = ctx
+        count = len(hosts)
+        self.passing = np.zeros(count, dtype=bool)
+        self.discarded = np.zeros(count, dtype=bool)
+        self.raw = np.zeros((count, len(pipeline.weighers)), dtype=np.float64)
+        # Index of the filter that refused each host (-1: none).
+        self.refused_by = np.full(count, -1, dtype=np.int64)
+        self._scoped = [i for i, f in enumerate(pipeline.filters) if f.request_scoped]
+        self._hosts_of_provider: dict[str, list[int]] = {}
+        for position, host in enumerate(hosts):
+            for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
+                self._hosts_of_provider.setdefault(provider, []).append(position)
+        self.metrics = FilterMetrics([f.name for f in pipeline.filters])
+        for position in range(count):
+            self._judge(position, self.metrics)
+
+    # -- filtering and weighing ------------------------------------------------
+
+    def _judge(self, position: int, metrics: FilterMetrics | None = None) -> None:
+        host, ctx = self.hosts[position], self.ctx
+        for number, host_filter in enumerate(self.pipeline.filters):
+            if metrics is not None:
+                metrics.saw(host_filter.name)
+            status = host_filter.check(host, ctx)
+            if not status.fits:
+                if metrics is not None:
+                    metrics.removed_by(host_filter.name, status.reason)
+                self.passing[position] = False
+                self.refused_by[position] = number
+                return
+        self.passing[position] = True
+        self.refused_by[position] = -1
+        self.raw[position] = [w.weigh(host, ctx) for w in self.pipeline.weighers]
+
+    def _rejudge_scoped(self, position: int) -> None:
+        """Request-scoped filters only: a host another placement may have
+        changed the answer for."""
+        refused = int(self.refused_by[position])
+        if refused >= 0:
+            if refused in self._scoped:
+                self._judge(position)
+            return
+        for number in self._scoped:
+            host_filter = self.pipeline.filters[number]
+            if not host_filter.check(self.hosts[position], self.ctx).fits:
+                self.passing[position] = False
+                self.refused_by[position] = number
+                return
+
+    def place(self, position: int, allocation: AllocationRequest) -> None:
+        """An instance went to ``hosts[position]`` with ``allocation``."""
+        host = self.hosts[position]
+        host.ledger.consume(allocation)
+        self.ctx = self.ctx.placed_on(host.uuid)
+        touched = {position}
+        for provider in allocation.allocations:
+            touched.update(self._hosts_of_provider.get(provider, ()))
+        for other in touched:
+            self._judge(other)
+        if self._scoped:
+            for other in range(len(self.hosts)):
+                if other not in touched:
+                    self._rejudge_scoped(other)
+
+    def discard(self, position: int) -> None:
+        """A claim on the host was refused: it is out for this request."""
+        self.discarded[position] = True
+
+    # -- ordering ----------------------------------------------------------------
+
+    def _live(self) -> np.ndarray:
+        return np.flatnonzero(self.passing & ~self.discarded)
+
+    def _normalised(self, live: np.ndarray) -> np.ndarray:
+        raw = self.raw[live]
+        low = raw.min(axis=0)
+        span = raw.max(axis=0) - low
+        safe = np.where(span > 0, span, 1.0)
+        return np.where(span > 0, (raw - low) / safe, 0.0)
+
+    def order(self, rng: random.Random) -> list[int]:
+        """Positions of the live hosts: a random one of the best
+        ``subset``, then the others by weight."""
+        live = self._live()
+        if len(live) == 0:
+            return []
+        weights = self._normalised(live) @ self.pipeline.multipliers
+        ranked = live[np.argsort(-weights, kind="stable")].tolist()
+        first = rng.randrange(min(self.pipeline.subset, len(ranked)))
+        return [ranked[first]] + ranked[:first] + ranked[first + 1:]
+
+    def weights(self, position: int) -> tuple[WeightDetail, ...]:
+        """How ``hosts[position]``'s weight was made, among the live hosts."""
+        live = self._live()
+        if position not in live:
+            live = np.append(live, position)
+        norm = self._normalised(live)[int(np.flatnonzero(live == position)[0])]
+        return tuple(
+            WeightDetail(w.name, float(self.raw[position][i]), float(norm[i]), float(self.pipeline.multipliers[i]))
+            for i, w in enumerate(self.pipeline.weighers)
+        )
+
+    # -- explaining ----------------------------------------------------------------
+
+    def outcomes(self) -> tuple[FilterOutcome, ...]:
+        return self.metrics.outcomes()
+
+    def failing_pass(self) -> PassReport:
+        """A fresh pass over every host in the current context, for an
+        explanation: what each filter removes now, and the hosts refused
+        for the fewest reasons (every filter asked, not only the first)."""
+        metrics = FilterMetrics([f.name for f in self.pipeline.filters])
+        rejected = []
+        for position, host in enumerate(self.hosts):
+            reasons = []
+            for host_filter in self.pipeline.filters:
+                status = host_filter.check(host, self.ctx)
+                if not reasons:
+                    metrics.saw(host_filter.name)
+                    if not status.fits:
+                        metrics.removed_by(host_filter.name, status.reason)
+                if not status.fits:
+                    reasons.append(f"{host_filter.name}: {status.reason}")
+            if self.discarded[position]:
+                reasons.append("claim refused by the store")
+            if reasons:
+                rejected.append(RejectedHost(host.uuid, host.cell, tuple(reasons)))
+        rejected.sort(key=lambda r: len(r.reasons))
+        return PassReport(metrics.outcomes(), tuple(rejected[:CLOSEST_HOSTS]))

@@ -1,0 +1,218 @@
+"""``Scheduler``: select_destinations and claiming an alternate by its id.
+
+The order of work for one request: resolve the hints against the store
+(context.py), search (the pipeline's query link), rank (filters, weighers,
+normalisation), walk and claim (claims.py), keep the alternates under ids
+(alternates.py), and explain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+
+from berth.config import SchedulerSettings
+from berth.placement.model import ConsumerClaim
+from berth.scheduler.alternates import AlternateBook, BuildFailures
+from berth.scheduler.claims import (
+    CLAIM_REFUSALS,
+    DeferredClaimer,
+    Placement,
+    StoreClaimer,
+    WalkOutcome,
+    walk,
+)
+from berth.scheduler.context import RequestContext, resolve
+from berth.scheduler.explanation import ChosenWeights, Explanation
+from berth.scheduler.finder import CandidateView, SchedulerFinder
+from berth.scheduler.hosts import build_hosts
+from berth.scheduler.pipeline import Pipeline, Ranking
+from berth.scheduler.selection import (
+    AlternateNotFound,
+    AlternateUnavailable,
+    ClaimStats,
+    InstanceSelections,
+    NoValidHost,
+    SchedulingResult,
+    Selection,
+)
+from berth.scheduler.spec import RequestSpec
+from berth.store.port import Store
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One search, its ranking and the walk over it."""
+
+    view: CandidateView
+    ranking: Ranking
+    outcome: WalkOutcome
+
+
+@dataclasses.dataclass
+class _Tally:
+    conflicts: int = 0
+    requeries: int = 0
+    batch_fallbacks: int = 0
+
+    def frozen(self) -> ClaimStats:
+        return ClaimStats(self.conflicts, self.requeries, self.batch_fallbacks)
+
+
+class Scheduler:
+    """One per process; safe to call from several threads."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: SchedulerSettings,
+        *,
+        finder: SchedulerFinder | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.finder = finder or SchedulerFinder(store)
+        self.pipeline = Pipeline(settings)
+        self.book = AlternateBook(settings.selection_ttl, clock)
+        self.failures = BuildFailures(settings.build_failure_window, clock)
+        self.rng = rng or random.Random()
+
+    # -- select_destinations ------------------------------------------------------
+
+    def select_destinations(
+        self, spec: RequestSpec, num_instances: int = 1, num_alternates: int = 0
+    ) -> SchedulingResult:
+        """Claim a host for each of ``num_instances`` instances and add up to
+        ``num_alternates`` unclaimed alternates from the same cell to each.
+        All instances are placed or none (NoValidHost, which explains)."""
+        if num_instances < 1 or num_alternates < 0:
+            raise ValueError("num_instances must be at least 1 and num_alternates at least 0")
+        ctx = resolve(spec, self.store, self.failures.counts())
+        consumers = spec.consumers(num_instances)
+        tally = _Tally()
+        attempt = self._attempt(spec, ctx, consumers, num_alternates, False, tally)
+        if not attempt.outcome.complete and attempt.view.truncated:
+            # The sample was not enough (filters removed most of it, or the
+            # request needs many hosts): search every host once.
+            tally.requeries += 1
+            attempt = self._attempt(spec, ctx, consumers, num_alternates, True, tally)
+        if not attempt.outcome.complete:
+            raise NoValidHost(self._failure(spec, attempt, num_instances), tally.frozen())
+        return self._result(spec, attempt, tally)
+
+    def _search(self, spec: RequestSpec, ctx: RequestContext, count: int, alternates: int, complete: bool) -> tuple[CandidateView, Ranking]:
+        view = self.finder.view(self.pipeline.query(spec, count, alternates, complete))
+        return view, self.pipeline.rank(build_hosts(view.result, view.attributes), ctx)
+
+    def _attempt(
+        self, spec: RequestSpec, ctx: RequestContext, consumers: tuple[str, ...],
+        num_alternates: int, complete: bool, tally: _Tally,
+    ) -> _Attempt:
+        view, ranking = self._search(spec, ctx, len(consumers), num_alternates, complete)
+        if len(consumers) > 1:
+            # Plan every instance against the local ledger, then write all
+            # claims in one all-or-nothing transaction: one store round
+            # trip instead of one per instance.
+            deferred = DeferredClaimer(spec)
+            planned = walk(ranking, deferred, consumers, num_alternates, self.rng)
+            if not planned.complete:
+                return _Attempt(view, ranking, planned)
+            try:
+                self.store.write_allocations(deferred.claims)
+                return _Attempt(view, ranking, planned)
+            except CLAIM_REFUSALS:
+                # Another scheduler took part of the plan meanwhile: place
+                # one by one on a fresh search, claim-and-discard.
+                tally.batch_fallbacks += 1
+                tally.conflicts += 1
+                view, ranking = self._search(spec, ctx, len(consumers), num_alternates, complete)
+        claimer = StoreClaimer(self.store, spec)
+        outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)
+        tally.conflicts += outcome.conflicts
+        if not outcome.complete:
+            claimer.rollback()
+        return _Attempt(view, ranking, outcome)
+
+    def _result(self, spec: RequestSpec, attempt: _Attempt, tally: _Tally) -> SchedulingResult:
+        instances = tuple(self._selections(spec, p) for p in attempt.outcome.placements)
+        explanation = Explanation(
+            candidates=len(attempt.ranking.hosts),
+            hosts=attempt.view.fleet_hosts,
+            filters=attempt.ranking.outcomes(),
+            chosen=tuple(
+                ChosenWeights(p.consumer_uuid, p.host.uuid, sum(w.weighted for w in p.weights), p.weights)
+                for p in attempt.outcome.placements
+            ),
+        )
+        return SchedulingResult(instances, explanation, tally.frozen())
+
+    def _selections(self, spec: RequestSpec, placement: Placement) -> InstanceSelections:
+        chosen = Selection(
+            placement.consumer_uuid, placement.host.uuid, placement.host.cell,
+            placement.allocation, claimed=True,
+        )
+        alternates = []
+        for alternate in placement.alternates:
+            held = self.book.keep(
+                consumer_uuid=placement.consumer_uuid, project_id=spec.project_id,
+                user_id=spec.user_id, consumer_type=spec.consumer_type,
+                provider_uuid=alternate.host.uuid, cell=alternate.host.cell,
+                allocation_request=alternate.allocation,
+            )
+            alternates.append(Selection(
+                placement.consumer_uuid, alternate.host.uuid, alternate.host.cell,
+                alternate.allocation, claimed=False,
+                alternate_id=held.alternate_id, expires_at=held.expires_at,
+            ))
+        return InstanceSelections(placement.consumer_uuid, (chosen, *alternates))
+
+    def _failure(self, spec: RequestSpec, attempt: _Attempt, num_instances: int) -> Explanation:
+        unplaced = num_instances - len(attempt.outcome.placements)
+        if not attempt.ranking.hosts:
+            diagnosis = self.finder.diagnose(spec.request)
+            return Explanation(
+                candidates=0, hosts=attempt.view.fleet_hosts,
+                query=diagnosis.requirements, closest=diagnosis.closest, unplaced=unplaced,
+            )
+        report = attempt.ranking.failing_pass()
+        return Explanation(
+            candidates=len(attempt.ranking.hosts), hosts=attempt.view.fleet_hosts,
+            filters=report.filters, closest=report.closest, unplaced=unplaced,
+        )
+
+    # -- retries on alternates --------------------------------------------------
+
+    def claim_alternate(self, alternate_id: str) -> Selection:
+        """Move the instance to the alternate with this id: its allocations
+        are replaced by the alternate's in one compare-and-set on the
+        consumer generation. The host it held (where the build failed) is
+        recorded for the build-failure weigher. Raises AlternateNotFound,
+        AlternateUnavailable."""
+        held = self.book.take(alternate_id)
+        if held is None:
+            raise AlternateNotFound(alternate_id)
+        current = self.store.get_consumer_allocations(held.consumer_uuid)
+        claim = ConsumerClaim(
+            consumer_uuid=held.consumer_uuid, project_id=held.project_id, user_id=held.user_id,
+            allocations=held.allocation_request.allocations,
+            expected_generation=current.consumer.generation if current.consumer else None,
+            consumer_type=held.consumer_type,
+        )
+        try:
+            self.store.write_allocations([claim])
+        except CLAIM_REFUSALS as exc:
+            raise AlternateUnavailable(str(exc)) from exc
+        for host in {a.provider.root_provider_uuid for a in current.allocations}:
+            if host != held.provider_uuid:
+                self.failures.record(host)
+        return Selection(
+            held.consumer_uuid, held.provider_uuid, held.cell, held.allocation_request, claimed=True,
+        )
+
+    def record_build_failure(self, host: str) -> None:
+        """A build failed on ``host`` (the build-failure weigher ranks it down)."""
+        self.failures.record(host)

@@ -1,0 +1,72 @@
+"""Weighers: each gives one raw number per host.
+
+Raw values are normalised once, by the pipeline, to 0..1 over the hosts
+being weighed, then multiplied by the weigher's multiplier: a positive
+multiplier prefers hosts with a high raw value (spread, for free capacity),
+a negative one hosts with a low value (pack).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from berth.scheduler.context import RequestContext
+from berth.scheduler.hosts import HostState
+from berth.scheduler.registry import Registry
+from berth.scheduler.spec import GroupPolicy
+
+
+class Weigher(Protocol):
+    name: ClassVar[str]
+
+    def weigh(self, host: HostState, ctx: RequestContext) -> float: ...
+
+
+WEIGHERS: Registry[Weigher] = Registry("weigher")
+
+
+@WEIGHERS.register("ram")
+class FreeRamWeigher:
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        return float(host.free("MEMORY_MB"))
+
+
+@WEIGHERS.register("vcpu")
+class FreeVcpuWeigher:
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        return float(host.free("VCPU"))
+
+
+@WEIGHERS.register("disk")
+class FreeDiskWeigher:
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        return float(host.free("DISK_GB"))
+
+
+@WEIGHERS.register("soft_affinity")
+class SoftAffinityWeigher:
+    """More group members on the host is better (soft-affinity groups)."""
+
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        if ctx.group_policy is not GroupPolicy.SOFT_AFFINITY:
+            return 0.0
+        return float(ctx.group_hosts.get(host.uuid, 0))
+
+
+@WEIGHERS.register("soft_anti_affinity")
+class SoftAntiAffinityWeigher:
+    """Fewer group members on the host is better (soft-anti-affinity)."""
+
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        if ctx.group_policy is not GroupPolicy.SOFT_ANTI_AFFINITY:
+            return 0.0
+        return -float(ctx.group_hosts.get(host.uuid, 0))
+
+
+@WEIGHERS.register("build_failure")
+class BuildFailureWeigher:
+    """Hosts where builds failed recently rank lower (a broken host would
+    otherwise keep winning: it looks empty because its builds fail)."""
+
+    def weigh(self, host: HostState, ctx: RequestContext) -> float:
+        return -float(ctx.build_failures.get(host.uuid, 0))
