@@ -121,7 +121,7 @@ def _alternates(ranking: Ranking, order: list[int], chosen: int, count: int) -> 
         if len(found) == count:
             break
         host = ranking.hosts[position]
-        if position == chosen or host.cell != cell:
+        if position == chosen or host.cell != cell or ranking.discarded[position]:
             continue
         allocation = host.fitting_request()
         if allocation is not None:

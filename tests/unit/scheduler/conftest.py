@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +18,22 @@ from berth.store import open_store
 from tests.support.builders import new_uuid
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """One migrated SQLite file per session; tests get copies (migrating
+    costs seconds, copying milliseconds)."""
+    path = tmp_path_factory.mktemp("template") / "berth.db"
+    template = open_store(f"sqlite:///{path}")
+    template.upgrade()
+    template.close()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(f"sqlite:///{tmp_path / 'berth.db'}")
-    opened.upgrade()
+def store(tmp_path, migrated_database):
+    path = tmp_path / "berth.db"
+    shutil.copyfile(migrated_database, path)
+    opened = open_store(f"sqlite:///{path}")
     yield opened
     opened.close()
 

@@ -1,0 +1,101 @@
+"""Every host filter, on hosts built in memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from berth.scheduler.filters import (
+    FILTERS,
+    AffinityFilter,
+    AntiAffinityFilter,
+    AvailabilityZoneFilter,
+    CellFilter,
+    DifferentHostFilter,
+    DisabledFilter,
+    MaxInstancesPerHostFilter,
+    ResourcesFilter,
+    SameHostFilter,
+)
+from berth.scheduler.spec import GroupPolicy, SchedulingHints, ServerGroup, zone_aggregate
+from tests.unit.scheduler.hoststates import context, host_state
+
+
+def test_disabled_host_is_refused_with_its_trait_named():
+    status = DisabledFilter().check(host_state(traits=frozenset({"COMPUTE_STATUS_DISABLED"})), context())
+    assert not status.fits and "COMPUTE_STATUS_DISABLED" in status.reason
+    assert DisabledFilter().check(host_state(traits=frozenset({"HW_CPU_X86_AVX2"})), context()).fits
+
+
+def test_resources_filter_sees_what_earlier_instances_took():
+    host = host_state(vcpu=8, want_vcpu=6)
+    assert ResourcesFilter().check(host, context()).fits
+    host.ledger.consume(host.allocation_requests[0])
+    status = ResourcesFilter().check(host, context())
+    assert not status.fits and "VCPU" in status.reason
+
+
+def test_zone_filter_reads_the_zone_aggregate():
+    hints = SchedulingHints(availability_zone="az1")
+    inside = host_state(aggregates=frozenset({zone_aggregate("az1")}))
+    outside = host_state(aggregates=frozenset({zone_aggregate("az2")}))
+    assert AvailabilityZoneFilter().check(inside, context(hints)).fits
+    status = AvailabilityZoneFilter().check(outside, context(hints))
+    assert not status.fits and "az1" in status.reason
+    assert AvailabilityZoneFilter().check(outside, context()).fits
+
+
+def test_cell_filter():
+    hints = SchedulingHints(cell="cell1")
+    assert CellFilter().check(host_state(cell="cell1"), context(hints)).fits
+    assert not CellFilter().check(host_state(cell="cell2"), context(hints)).fits
+    assert not CellFilter().check(host_state(cell=None), context(hints)).fits
+    assert CellFilter().check(host_state(cell="cell2"), context()).fits
+
+
+def _group(policy: GroupPolicy, per_host: int = 1) -> SchedulingHints:
+    return SchedulingHints(server_group=ServerGroup("g", policy, ("m1",), per_host))
+
+
+def test_affinity_keeps_only_the_groups_host_once_it_has_one():
+    host, other = host_state(), host_state()
+    hints = _group(GroupPolicy.AFFINITY)
+    assert AffinityFilter().check(other, context(hints)).fits  # no host yet
+    ctx = context(hints, group_hosts={host.uuid: 1})
+    assert AffinityFilter().check(host, ctx).fits
+    assert not AffinityFilter().check(other, ctx).fits
+    assert AffinityFilter.request_scoped
+
+
+def test_anti_affinity_honours_max_server_per_host():
+    host = host_state()
+    one = context(_group(GroupPolicy.ANTI_AFFINITY), group_hosts={host.uuid: 1})
+    assert not AntiAffinityFilter().check(host, one).fits
+    two = context(_group(GroupPolicy.ANTI_AFFINITY, per_host=2), group_hosts={host.uuid: 1})
+    assert AntiAffinityFilter().check(host, two).fits
+    soft = context(_group(GroupPolicy.SOFT_ANTI_AFFINITY), group_hosts={host.uuid: 3})
+    assert AntiAffinityFilter().check(host, soft).fits
+
+
+def test_same_and_different_host():
+    host, other = host_state(), host_state()
+    same = context(SchedulingHints(same_host=("i1",)), same_hosts=frozenset({host.uuid}))
+    assert SameHostFilter().check(host, same).fits
+    assert not SameHostFilter().check(other, same).fits
+    assert SameHostFilter().check(other, context()).fits
+    different = context(SchedulingHints(different_host=("i1",)), different_hosts=frozenset({host.uuid}))
+    assert not DifferentHostFilter().check(host, different).fits
+    assert DifferentHostFilter().check(other, different).fits
+
+
+def test_max_instances_per_host_counts_this_requests_instances():
+    host = host_state()
+    ctx = context(SchedulingHints(max_instances_per_host=2))
+    assert MaxInstancesPerHostFilter().check(host, ctx).fits
+    ctx = ctx.placed_on(host.uuid).placed_on(host.uuid)
+    assert not MaxInstancesPerHostFilter().check(host, ctx).fits
+    assert MaxInstancesPerHostFilter().check(host, context().placed_on(host.uuid)).fits
+
+
+@pytest.mark.parametrize("name", FILTERS.names)
+def test_every_registered_filter_passes_a_plain_host(name):
+    assert FILTERS.get(name)().check(host_state(), context()).fits
