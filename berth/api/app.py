@@ -31,7 +31,7 @@ from berth.api.middleware import (
     error_context,
 )
 from berth.api.policy import PolicyEnforcer
-from berth.api.routes import ROUTES
+from berth.api.routes import BERTH_ROUTES, ROUTES
 from berth.config import Settings
 from berth.placement.candidates.finder import CandidateFinder
 from berth.store.port import Store
@@ -102,7 +102,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     authenticator = _authenticator(settings)
     routes = [
         Route(path, PathEndpoint(methods, services))
-        for path, methods in ROUTES.items()
+        for path, methods in {**ROUTES, **BERTH_ROUTES}.items()
     ]
     app = Starlette(
         routes=routes,

@@ -65,6 +65,18 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# berth's own operations (berth/api/handlers/selection.py): not Placement's
+# rules, so kept apart from OPERATIONS; admin or service, like Placement's.
+BERTH_OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "berth:selections:create": (ADMIN_OR_SERVICE, "POST", "/selections"),
+    "berth:selections:alternates:claim": (
+        ADMIN_OR_SERVICE, "POST", "/selections/alternates/{alternate_id}/claim",
+    ),
+    "berth:resource_providers:cell:show": (ADMIN_OR_SERVICE, "GET", _RP + "/cell"),
+    "berth:resource_providers:cell:update": (ADMIN_OR_SERVICE, "PUT", _RP + "/cell"),
+}
+
+
 def _base_rules(scope_types: list[str] | None) -> list[policy.RuleDefault]:
     return [
         policy.RuleDefault("admin_api", "role:admin", scope_types=scope_types),
@@ -97,6 +109,6 @@ def default_rules(enforce_scope: bool = True) -> list[policy.RuleDefault]:
             [{"method": method, "path": path}],
             scope_types=scope_types,
         )
-        for name, (check_str, method, path) in OPERATIONS.items()
+        for name, (check_str, method, path) in {**OPERATIONS, **BERTH_OPERATIONS}.items()
     ]
     return _base_rules(scope_types) + operations

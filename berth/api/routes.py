@@ -20,6 +20,7 @@ from berth.api.handlers import (
     resource_class,
     resource_provider,
     root,
+    selection,
     trait,
     usage,
 )
@@ -93,4 +94,17 @@ ROUTES: Mapping[str, Mapping[str, Handlers]] = {
     },
     "/usages": {"GET": (usage.get_total_usages,)},
     "/reshaper": {"POST": (reshaper.reshape,)},
+}
+
+# berth's own resources (berth/api/handlers/selection.py), kept out of
+# ROUTES so that ROUTES stays exactly Placement's surface; the app serves
+# both. None of these paths exists in Placement; they are served from
+# microversion 1.39 on (docs/scheduler.md).
+BERTH_ROUTES: Mapping[str, Mapping[str, Handlers]] = {
+    "/selections": {"POST": (selection.create_selections,)},
+    "/selections/alternates/{alternate_id}/claim": {"POST": (selection.claim_alternate,)},
+    "/resource_providers/{uuid}/cell": {
+        "GET": (selection.get_cell,),
+        "PUT": (selection.set_cell,),
+    },
 }

@@ -98,6 +98,20 @@ class Explanation:
             text += f"; {self.unplaced} instance(s) could not be placed"
         return text + "."
 
+    def describe(self) -> str:
+        """The whole explanation in sentences (for an error's detail)."""
+        parts = [self.summary()]
+        for outcome in self.filters:
+            if outcome.removed:
+                why = "; ".join(f"{reason} ({count})" for reason, count in outcome.reasons)
+                parts.append(f"Filter {outcome.name} removed {outcome.removed} of {outcome.considered}: {why}.")
+        if self.query:
+            counts = ", ".join(f"{q.requirement}: {q.hosts}" for q in self.query)
+            parts.append(f"Hosts meeting each requirement of {self.hosts}: {counts}.")
+        for host in self.closest:
+            parts.append(f"Closest: {host.provider_uuid} ({'; '.join(host.reasons)}).")
+        return " ".join(parts)
+
 
 class FilterMetrics:
     """The per-filter tally a pipeline pass writes into (mutable; one per
