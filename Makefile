@@ -21,7 +21,8 @@ compat:
 	scripts/install-python test
 	.venv/bin/python -m tests.compat.run $(COMPAT_ARGS)
 
-# The 3-node Cassandra node-kill tests (several minutes; not part of `make test`).
+# The 3-node Cassandra node-kill tests (several minutes; not part of `make test`):
+# LWTs, and claims through a berth server, while a node is SIGKILLed and restarted.
 test-cluster:
 	scripts/install-system-packages
 	scripts/install-python test
