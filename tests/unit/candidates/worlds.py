@@ -164,13 +164,13 @@ def write_world(store: Store, world: WorldSpec) -> None:
             store.ensure_trait(trait)
     claims = []
     for p in world.providers:
-        store.create_provider(p.uuid, p.name, p.parent)
+        generation = store.create_provider(p.uuid, p.name, p.parent).generation
         if p.inventories:
-            store.replace_inventories(p.uuid, store.get_provider(p.uuid).generation, p.inventories)
+            generation = store.replace_inventories(p.uuid, generation, p.inventories).provider.generation
         if p.traits:
-            store.set_provider_traits(p.uuid, store.get_provider(p.uuid).generation, p.traits)
+            generation = store.set_provider_traits(p.uuid, generation, p.traits).provider.generation
         if p.aggregates:
-            store.set_provider_aggregates(p.uuid, store.get_provider(p.uuid).generation, p.aggregates)
+            store.set_provider_aggregates(p.uuid, generation, p.aggregates)
         for rc, amounts in p.used.items():
             for amount in amounts:
                 claims.append(
@@ -251,20 +251,17 @@ def groups(draw, world: WorldSpec, suffix: str, nested_aware: bool, resourceless
     # in_tree exists from 1.31.
     if nested_aware and sometimes(draw, 5):
         in_tree = draw(st.sampled_from([p.uuid for p in world.providers] + [MISSING_PROVIDER]))
-    return RequestGroup(
-        suffix=suffix,
-        resources=resources,
-        # A resourceless group names its provider by traits, mostly.
-        traits=(
-            draw(trait_requirements(nested_aware))
-            if sometimes(draw, 3) or (resourceless and not sometimes(draw, 4))
-            else TraitRequirement()
-        ),
-        aggregates=(
-            draw(aggregate_requirements(nested_aware)) if sometimes(draw, 4) else AggregateRequirement()
-        ),
-        in_tree=in_tree,
+    # A resourceless group names its provider by traits, mostly.
+    traits = (
+        draw(trait_requirements(nested_aware))
+        if sometimes(draw, 3) or (resourceless and not sometimes(draw, 4))
+        else TraitRequirement()
     )
+    aggregates = draw(aggregate_requirements(nested_aware)) if sometimes(draw, 4) else AggregateRequirement()
+    if resourceless and traits.is_empty and aggregates.is_empty and in_tree is None:
+        # A group exists only through a parameter with its suffix.
+        traits = TraitRequirement(any_of=(frozenset({draw(st.sampled_from(REQUEST_TRAITS))}),))
+    return RequestGroup(suffix=suffix, resources=resources, traits=traits, aggregates=aggregates, in_tree=in_tree)
 
 
 @st.composite
