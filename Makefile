@@ -1,5 +1,5 @@
 # berth: the everyday commands. See README.md.
-.PHONY: serve test compat test-cluster install
+.PHONY: serve test compat test-cluster install bench
 
 # Install berth into .venv and serve the API on 127.0.0.1:8778 with SQLite
 # under ./data.
@@ -27,3 +27,12 @@ test-cluster:
 	scripts/install-system-packages
 	scripts/install-python test
 	.venv/bin/pytest -m cassandra_cluster tests/backends/cassandra
+
+# berth beside OpenStack Placement 16.0.0 (installed from PyPI into its own
+# virtualenv under .cache/peer), at 1,000 and 10,000 compute nodes, then
+# berth alone at 100,000; figures go to docs/benchmarks.md. About an hour.
+bench:
+	scripts/install-system-packages
+	scripts/install-python test
+	.venv/bin/python bench/compare.py --providers 1000 --providers 10000
+	.venv/bin/python bench/candidates.py --providers 100000

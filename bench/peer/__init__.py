@@ -1,0 +1,1 @@
+"""Peer services benchmarked beside berth, each in its own virtualenv."""
