@@ -32,8 +32,9 @@ Placement's rules, as its query code applies them:
   root is a member. Sharing providers are not considered with ``in_tree``.
 - ``root_required`` filters the anchor (the root of the tree a candidate is
   for), whatever provider gives the resources.
-- A resourceless group (1.36) names one provider; its ``in_tree`` only has
-  to exist.
+- A resourceless group (1.36) names one provider found by its required
+  traits or member_of (without either it finds none); its ``in_tree`` only
+  has to exist.
 """
 
 from __future__ import annotations
@@ -235,6 +236,11 @@ class Search:
                 eligible &= member_of
             if forbidden_aggregates is not None:
                 eligible &= ~forbidden_aggregates
+        if not group.resources and not (group.traits.any_of or group.aggregates.any_of):
+            # A resourceless group is matched by its required traits and
+            # member_of only: with neither, Placement finds no provider for
+            # it (forbidden traits and aggregates only narrow a match).
+            raise NoCandidates
         givers: dict[str, np.ndarray] = {}
         for resource_class, amount in group.resources.items():
             column = index.resources.get(resource_class)
