@@ -125,7 +125,7 @@ class SchedulerSettings:
     host_subset_size: int = 3
     # Hosts asked of the candidate index per decision, at random (0: all);
     # more are asked for when filters leave too few.
-    candidate_sample: int = 64
+    candidate_sample: int = 32
     # Seconds an alternate's id can be claimed by.
     selection_ttl: int = 600
     # Seconds a build failure counts against a host.

@@ -35,9 +35,10 @@ def reject(reason: str) -> Status:
 
 class HostFilter(Protocol):
     name: ClassVar[str]
-    # True when placing an instance on one host can change this filter's
-    # answer for *other* hosts; the pipeline then re-checks every host
-    # after each placement instead of only the hosts the placement touched.
+    # True when the answer for one host depends on where the server group's
+    # members are on *other* hosts (ctx.group_hosts): after a placement
+    # that changes them, the pipeline re-checks every host with it, not
+    # only the hosts the placement touched.
     request_scoped: ClassVar[bool]
 
     def check(self, host: HostState, ctx: RequestContext) -> Status: ...

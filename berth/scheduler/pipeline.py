@@ -101,6 +101,8 @@ class Ranking:
         for position, host in enumerate(hosts):
             for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
                 self._hosts_of_provider.setdefault(provider, []).append(position)
+        # The live hosts and their normalised weights as of the last order().
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
         for position in range(count):
             self._judge(position, self.metrics)
@@ -142,20 +144,23 @@ class Ranking:
         """An instance went to ``hosts[position]`` with ``allocation``."""
         host = self.hosts[position]
         host.ledger.consume(allocation)
+        before = self.ctx.group_hosts
         self.ctx = self.ctx.placed_on(host.uuid)
         touched = {position}
         for provider in allocation.allocations:
             touched.update(self._hosts_of_provider.get(provider, ()))
         for other in touched:
             self._judge(other)
-        if self._scoped:
+        if self._scoped and self.ctx.group_hosts != before:
             for other in range(len(self.hosts)):
                 if other not in touched:
                     self._rejudge_scoped(other)
+        self._last = None
 
     def discard(self, position: int) -> None:
         """A claim on the host was refused: it is out for this request."""
         self.discarded[position] = True
+        self._last = None
 
     # -- ordering ----------------------------------------------------------------
 
@@ -175,17 +180,21 @@ class Ranking:
         live = self._live()
         if len(live) == 0:
             return []
-        weights = self._normalised(live) @ self.pipeline.multipliers
+        normalised = self._normalised(live)
+        self._last = (live, normalised)
+        weights = normalised @ self.pipeline.multipliers
         ranked = live[np.argsort(-weights, kind="stable")].tolist()
         first = rng.randrange(min(self.pipeline.subset, len(ranked)))
         return [ranked[first]] + ranked[:first] + ranked[first + 1:]
 
     def weights(self, position: int) -> tuple[WeightDetail, ...]:
         """How ``hosts[position]``'s weight was made, among the live hosts."""
-        live = self._live()
+        live, normalised = self._last if self._last is not None else (self._live(), None)
         if position not in live:
-            live = np.append(live, position)
-        norm = self._normalised(live)[int(np.flatnonzero(live == position)[0])]
+            live, normalised = np.append(live, position), None
+        if normalised is None:
+            normalised = self._normalised(live)
+        norm = normalised[int(np.flatnonzero(live == position)[0])]
         return tuple(
             WeightDetail(w.name, float(self.raw[position][i]), float(norm[i]), float(self.pipeline.multipliers[i]))
             for i, w in enumerate(self.pipeline.weighers)
