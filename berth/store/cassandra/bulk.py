@@ -21,7 +21,7 @@ from berth.store.cassandra.session import Connection, utcnow
 
 _INSERT = (
     "INSERT INTO {ks}.tree (part, provider, kind, key, name, parent, root, generation, created_seq, "
-    "traits, aggregates, children, created_at) VALUES (?, ?, 'p', '', ?, ?, ?, 0, ?, ?, ?, ?, ?) IF NOT EXISTS"
+    "traits, aggregates, children, cell, created_at) VALUES (?, ?, 'p', '', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
 )
 _INVENTORY = (
     "INSERT INTO {ks}.tree (part, provider, kind, key, total, reserved, min_unit, max_unit, step_size, "
@@ -114,7 +114,7 @@ def _insert_group(
         statements.append((
             _INSERT,
             (part, r.uuid, r.name, r.parent_uuid, placed[r.uuid][1], time.time_ns(),
-             set(r.traits) or None, set(r.aggregates) or None, children.get(r.uuid) or None, now),
+             set(r.traits) or None, set(r.aggregates) or None, children.get(r.uuid) or None, r.cell, now),
         ))
         for name, inv in r.inventories.items():
             statements.append((

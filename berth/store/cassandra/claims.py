@@ -56,8 +56,6 @@ DEADLINE_GUARD_S = 20.0
 # A pending row outlives any deadline; its TTL only ever removes rows of a
 # claim that nobody finalised for a day (every berth process reaps).
 PENDING_TTL_S = 86_400
-# Seconds the resource-class catalog is cached by a claimer.
-CATALOG_TTL_S = 5.0
 # Retries of one partition's batch when a concurrent claim moved a
 # generation in between our read and our write.
 ACQUIRE_ATTEMPTS = 25
@@ -155,7 +153,6 @@ class ClaimWriter:
     def __init__(self, conn: Connection, locator: Locator) -> None:
         self.conn = conn
         self.locator = locator
-        self._catalog: tuple[float, catalog.ClassCatalog] | None = None
 
     # -- the claim ---------------------------------------------------------------
 
@@ -166,7 +163,7 @@ class ClaimWriter:
             self.locator.get(rp)
         states = {c.consumer_uuid: self._settled_consumer(c.consumer_uuid) for c in claims}
         for claim in claims:
-            _check_consumer_generation(claim, states[claim.consumer_uuid])
+            check_consumer_generation(claim, states[claim.consumer_uuid])
         plan = self._plan(claims, states, ids)
         if len(plan.parts) <= 1:
             self._write_single(plan, states, classes.by_id)
@@ -183,14 +180,9 @@ class ClaimWriter:
         self.finalise(plan)
 
     def _classes(self) -> catalog.ClassCatalog:
-        """The class catalog, re-read at most every CATALOG_TTL_S. Ids never
-        change and are never reused; a stale name can only be a class just
-        renamed (accepted under its old name for those seconds) or deleted
-        (then no inventory has it: NoInventoryForAllocation)."""
-        now = time.monotonic()
-        if self._catalog is None or now - self._catalog[0] > CATALOG_TTL_S:
-            self._catalog = (now, catalog.read_classes(self.conn))
-        return self._catalog[1]
+        """The class catalog, read for every claim: one small partition. (A
+        cache could map a name deleted and created again to its old id.)"""
+        return catalog.read_classes(self.conn)
 
     # -- one partition: the batch on the tree is the commit ------------------------
 
@@ -200,9 +192,14 @@ class ClaimWriter:
         ('held', naming ``tx``) and bumps the generations; that batch is the
         commit point. Then the consumers take their new generations."""
         record = self._record(plan, state="single", wait=False)
+        # Change entries before the batch too: should this process die right
+        # after it, the change is still in the feed.
+        early = self.conn.send_plain(changes.entries(plan.providers))
         try:
             self._lock_consumers(plan, states)
             record.result()
+            for answer in early:
+                answer.result()
         except BaseException:
             self._unlock_all(plan)
             raise
@@ -474,7 +471,7 @@ class ClaimWriter:
         return finished
 
 
-def _check_consumer_generation(claim: ConsumerClaim, state: _ConsumerState) -> None:
+def check_consumer_generation(claim: ConsumerClaim, state: _ConsumerState) -> None:
     expected = claim.expected_generation
     if expected is NOT_CHECKED:
         return

@@ -272,6 +272,23 @@ def _row_is(conn: Connection, row: ProviderRow, **wanted: str | None) -> bool:
     return not rows or all(getattr(rows[0], column) == value for column, value in wanted.items())
 
 
+# -- cells ---------------------------------------------------------------------
+
+
+def set_cell(conn: Connection, locator: Locator, uuid: str, cell: str | None) -> None:
+    """Not guarded by the generation (see the port): ``IF EXISTS`` only."""
+    part = locator.get(uuid)
+    update = "UPDATE {ks}.tree SET cell = ? WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
+
+    def landed() -> bool:
+        rows = conn.read_serial(_SELECT_ONE, (part, uuid))
+        return bool(rows) and rows[0].cell == cell
+
+    if not conn.cas([(update, (cell, part, uuid))], resolve=landed).applied:
+        raise errors.ResourceProviderNotFound(uuid)
+    changes.touch(conn, [uuid])
+
+
 # -- delete --------------------------------------------------------------------
 
 

@@ -145,4 +145,5 @@ def _snapshot(partition: Partition, uuid: str, names: dict[int, str]) -> Provide
         usages=usage,
         traits=row.traits,
         aggregates=row.aggregates,
+        cell=row.cell,
     )

@@ -75,7 +75,10 @@ _V1 = [
     """CREATE TABLE IF NOT EXISTS {ks}.store_meta (key text PRIMARY KEY, value text)""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# 2: a provider's cell (berth's own attribute; not guarded by the generation).
+_V2 = ["ALTER TABLE {ks}.tree ADD IF NOT EXISTS cell text"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 
 
 def upgrade(conn: Connection) -> None:

@@ -33,7 +33,7 @@ from berth.placement.model import (
 )
 from berth.placement.query import ProviderQuery
 from berth.store.cassandra import bulk, catalog, changes, inventories, providers, reads, schema, trees
-from berth.store.cassandra.claims import ClaimWriter, read_consumer
+from berth.store.cassandra.claims import ClaimWriter, check_consumer_generation, read_consumer
 from berth.store.cassandra.session import Connection
 from berth.store.cassandra.url import CassandraUrl
 
@@ -103,6 +103,12 @@ class CassandraStore:
 
     def list_providers(self, query: ProviderQuery) -> list[ResourceProvider]:
         return providers.list_providers(self.conn, self.locator, query)
+
+    def get_provider_cell(self, uuid: str) -> str | None:
+        return providers.get_row(self.conn, self.locator, uuid).cell
+
+    def set_provider_cell(self, uuid: str, cell: str | None) -> None:
+        providers.set_cell(self.conn, self.locator, uuid, cell)
 
     def update_provider(
         self, uuid: str, name: str, parent_uuid: str | None, allow_reparent: bool
@@ -178,29 +184,55 @@ class CassandraStore:
             )
 
     def _check_reshape(self, changes_: Sequence[InventoryChange], claims: Sequence[ConsumerClaim]) -> None:
+        """A dry run of the whole reshape against the current state: every
+        check the steps make, so that a reshape refused for anything but a
+        concurrent write changes nothing."""
         classes = catalog.read_classes(self.conn)
-        moving = frozenset(c.consumer_uuid for c in claims)
         for change in changes_:
             classes.ids(change.inventories)
-            part = self.locator.get(change.provider_uuid)
-            partition = trees.read_partition(self.conn, part)
-            row = partition.providers.get(change.provider_uuid)
-            if row is None:
-                raise errors.ResourceProviderNotFound(change.provider_uuid)
+        for claim in claims:
+            classes.ids({rc for resources in claim.allocations.values() for rc in resources})
+            for rp in claim.allocations:
+                self.locator.get(rp)
+            check_consumer_generation(claim, read_consumer(self.conn, claim.consumer_uuid, serial=False))
+        final = {c.provider_uuid: c for c in changes_}
+        moving = frozenset(c.consumer_uuid for c in claims)
+        partitions: dict[str, trees.Partition] = {}
+        for uuid in sorted(set(final) | {rp for c in claims for rp in c.allocations}):
+            part = self.locator.get(uuid)
+            if part not in partitions:
+                partitions[part] = trees.read_partition(self.conn, part)
+            self._check_reshaped_provider(partitions[part], uuid, final.get(uuid), claims, moving, classes)
+
+    @staticmethod
+    def _check_reshaped_provider(partition, uuid, change, claims, moving, classes) -> None:
+        row = partition.providers.get(uuid)
+        if row is None:
+            raise errors.ResourceProviderNotFound(uuid)
+        names = classes.by_id
+        if change is not None:
             inventories.check_generation(row, change.expected_generation)
-            usage: dict[str, int] = {}
-            for (rp, rc), used in partition.check_usage(exclude_consumers=moving).items():
-                if rp == change.provider_uuid and used:
-                    usage[classes.by_id.get(rc, str(rc))] = used
-            for claim in claims:
-                for name, amount in claim.allocations.get(change.provider_uuid, {}).items():
-                    usage[name] = usage.get(name, 0) + amount
-            in_use = [
-                name for name, used in usage.items()
-                if name not in change.inventories or change.inventories[name].capacity < used
-            ]
-            if in_use:
-                raise errors.InventoryInUse(change.provider_uuid, sorted(in_use))
+            wanted = dict(change.inventories)
+        else:
+            wanted = {names[rc]: trees.named(r.inventory, names[rc])
+                      for rc, r in partition.inventories.get(uuid, {}).items() if rc in names}
+        usage: dict[str, int] = {}
+        for (rp, rc), used in partition.check_usage(exclude_consumers=moving).items():
+            if rp == uuid and used:
+                usage[names.get(rc, str(rc))] = used
+        for claim in claims:
+            for name, amount in claim.allocations.get(uuid, {}).items():
+                inventory = wanted.get(name)
+                if inventory is None:
+                    raise errors.NoInventoryForAllocation(uuid, name)
+                if not inventory.admits(amount):
+                    raise errors.UnitConstraintsViolated(uuid, name)
+                usage[name] = usage.get(name, 0) + amount
+        over = sorted(name for name, used in usage.items() if name not in wanted or wanted[name].capacity < used)
+        if over and change is not None:
+            raise errors.InventoryInUse(uuid, over)
+        if over:
+            raise errors.CapacityExceeded(uuid, over[0])
 
     # -- usages --------------------------------------------------------------
 

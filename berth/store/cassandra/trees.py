@@ -16,7 +16,7 @@ from berth.store.cassandra.session import Connection, as_utc
 HELD, PENDING, RELEASING = "held", "pending", "releasing"
 
 _COLUMNS = (
-    "provider, kind, key, name, parent, root, generation, created_seq, traits, aggregates, children, "
+    "provider, kind, key, name, parent, root, generation, created_seq, traits, aggregates, children, cell, "
     "total, reserved, min_unit, max_unit, step_size, allocation_ratio, "
     "consumer, rc, used, state, tx, release_tx, created_at, updated_at"
 )
@@ -34,6 +34,7 @@ class ProviderRow:
     traits: frozenset[str]
     aggregates: frozenset[str]
     children: frozenset[str]
+    cell: str | None = None
 
     @property
     def uuid(self) -> str:
@@ -113,6 +114,7 @@ def _provider_row(part: str, r) -> ProviderRow:
         traits=frozenset(r.traits or ()),
         aggregates=frozenset(r.aggregates or ()),
         children=frozenset(r.children or ()),
+        cell=r.cell,
     )
 
 
