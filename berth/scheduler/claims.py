@@ -129,17 +129,28 @@ def _alternates(ranking: Ranking, order: list[int], chosen: int, count: int) -> 
     return tuple(found)
 
 
-def _place_one(ranking: Ranking, claimer: Claimer, consumer: str, rng: random.Random) -> tuple[int, int, AllocationRequest | None, list[int]]:
-    """Claim one instance: (conflicts, position, allocation, order)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Claimed:
+    """One instance's claim: where (``position`` in the ranking, -1 for
+    nowhere), with what, how many claims were refused on the way, and the
+    order the walk followed (the alternates come from it)."""
+
+    position: int
+    allocation: AllocationRequest | None
+    refused: int
+    order: list[int]
+
+
+def _claim_one(ranking: Ranking, claimer: Claimer, consumer: str, rng: random.Random) -> _Claimed:
     order = ranking.order(rng)
-    conflicts = 0
+    refused = 0
     for position in order:
         allocation = ranking.hosts[position].fitting_request()
         if allocation is not None and claimer.claim(consumer, allocation):
-            return conflicts, position, allocation, order
-        conflicts += allocation is not None
+            return _Claimed(position, allocation, refused, order)
+        refused += allocation is not None
         ranking.discard(position)
-    return conflicts, -1, None, order
+    return _Claimed(-1, None, refused, order)
 
 
 def walk(
@@ -152,12 +163,14 @@ def walk(
     placements: list[Placement] = []
     conflicts = 0
     for consumer in consumers:
-        refused, position, allocation, order = _place_one(ranking, claimer, consumer, rng)
-        conflicts += refused
-        if allocation is None:
+        claimed = _claim_one(ranking, claimer, consumer, rng)
+        conflicts += claimed.refused
+        if claimed.allocation is None:
             return WalkOutcome(tuple(placements), False, conflicts)
-        weights = ranking.weights(position)
-        ranking.place(position, allocation)
-        alternates = _alternates(ranking, order, position, num_alternates)
-        placements.append(Placement(consumer, ranking.hosts[position], allocation, alternates, weights))
+        weights = ranking.weights(claimed.position)
+        ranking.place(claimed.position, claimed.allocation)
+        alternates = _alternates(ranking, claimed.order, claimed.position, num_alternates)
+        placements.append(Placement(
+            consumer, ranking.hosts[claimed.position], claimed.allocation, alternates, weights,
+        ))
     return WalkOutcome(tuple(placements), True, conflicts)
