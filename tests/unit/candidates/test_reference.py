@@ -365,9 +365,15 @@ def test_root_required_checks_the_anchor_root(shared):
 def test_unsuffixed_wholly_from_sharing_providers_keeps_every_anchor(shared):
     """The one place the reference departs from upstream on purpose: the
     unsuffixed group takes DISK_GB from ss alone, and the granular group's
-    VCPU may come from cn1 or cn2 (both share with ss). Upstream keeps the
-    unsuffixed candidate under one anchor chosen by hash order and so
-    answers only one of the cn1/cn2 variants; the reference answers both."""
+    VCPU may come from cn1 or cn2 (both share with ss). Upstream puts the
+    unsuffixed group's candidates in a set that ignores the anchor
+    (allocation_candidate._alloc_candidates_multiple_providers), so the
+    {ss: DISK_GB} candidate survives under the first anchor tree met, an
+    accident of set order over internal ids, and merges only with granular
+    candidates of that tree. Placement 16.0.0 answered this very request
+    with cn2's local disk only (the sharing candidates survived under ss's
+    and ss2's own trees, which have no VCPU); the reference answers every
+    anchor, a superset of upstream's answer."""
     result = shared.ask(unsuffixed(DISK_GB=10, in_tree=None), granular("1", VCPU=1))
     ss_variants = {areq for areq in shared.named(result) if ("ss", "DISK_GB", 10) in areq}
     assert ss_variants == {

@@ -77,6 +77,20 @@ def wipe():
             )
 
 
+def ensure_custom_names(app, world, request):
+    """Create every CUSTOM_ trait and resource class the case names."""
+    traits = {t for p in world["providers"] for t in p["traits"]}
+    for g in request["groups"]:
+        traits |= {t for choice in g["any_of"] for t in choice} | set(g["forbidden"])
+    traits |= set(request["root_required"]) | set(request["root_forbidden"])
+    classes = {rc for p in world["providers"] for rc in p["inventories"]}
+    classes |= {rc for g in request["groups"] for rc in g["resources"]}
+    for trait in sorted(t for t in traits if t.startswith("CUSTOM_")):
+        call(app, "PUT", f"/traits/{trait}")
+    for rc in sorted(c for c in classes if c.startswith("CUSTOM_")):
+        call(app, "PUT", f"/resource_classes/{rc}")
+
+
 def build(app, world):
     for p in world["providers"]:
         body = {"uuid": p["uuid"], "name": p["name"]}
@@ -175,13 +189,11 @@ def answer(app, request):
 def main():
     workdir = tempfile.mkdtemp(prefix="upstream-oracle-")
     app = make_app(workdir)
-    call(app, "PUT", "/resource_classes/CUSTOM_X")
-    for trait in ("CUSTOM_T1", "CUSTOM_T2"):
-        call(app, "PUT", f"/traits/{trait}")
     for line in sys.stdin:
         case = json.loads(line)
         wipe()
         try:
+            ensure_custom_names(app, case["world"], case["request"])
             build(app, case["world"])
             result = answer(app, case["request"])
         except Exception as error:  # reported to the driver, which fails
