@@ -40,7 +40,13 @@ def _timestamps(row) -> Timestamps:
 
 
 def read_classes(conn: Connection) -> ClassCatalog:
-    return ClassCatalog({r.name: r.id for r in conn.execute(_SELECT, ("rc",))})
+    return read_classes_async(conn)()
+
+
+def read_classes_async(conn: Connection):
+    """Send the catalog read now; call the result to wait for it."""
+    answer = conn.execute_async(_SELECT, ("rc",))
+    return lambda: ClassCatalog({r.name: r.id for r in answer.result()})
 
 
 def is_standard_class(name: str) -> bool:

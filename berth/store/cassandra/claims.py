@@ -157,16 +157,26 @@ class ClaimWriter:
     # -- the claim ---------------------------------------------------------------
 
     def write(self, claims: Sequence[ConsumerClaim]) -> None:
-        classes = self._classes()
-        ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
-        for rp in sorted({rp for c in claims for rp in c.allocations}):
-            self.locator.get(rp)
+        # The catalog, the consumers and (for a claim on one tree) the
+        # partition are read at the same time. A partition read before the
+        # consumers are locked is only a first guess: the batch built from
+        # it is conditioned on the generations it saw.
+        new_parts = sorted({self.locator.get(rp) for c in claims for rp in c.allocations})
+        classes_answer = catalog.read_classes_async(self.conn)
+        first_read = None
+        if len(new_parts) == 1:
+            first_read = (new_parts[0], self.conn.read_serial_async(trees.SELECT_PARTITION, (new_parts[0],)))
         states = {c.consumer_uuid: self._settled_consumer(c.consumer_uuid) for c in claims}
+        classes = classes_answer()
+        ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
         for claim in claims:
             check_consumer_generation(claim, states[claim.consumer_uuid])
         plan = self._plan(claims, states, ids)
         if len(plan.parts) <= 1:
-            self._write_single(plan, states, classes.by_id)
+            guess = None
+            if first_read is not None and plan.parts == (first_read[0],):
+                guess = trees.to_partition(first_read[0], first_read[1].result())
+            self._write_single(plan, states, classes.by_id, guess)
             return
         self._record(plan)
         try:
@@ -186,7 +196,9 @@ class ClaimWriter:
 
     # -- one partition: the batch on the tree is the commit ------------------------
 
-    def _write_single(self, plan: Plan, states: dict[str, _ConsumerState], names: dict[int, str]) -> None:
+    def _write_single(
+        self, plan: Plan, states: dict[str, _ConsumerState], names: dict[int, str], guess: Partition | None = None
+    ) -> None:
         """A claim on one tree partition (or none, when it only clears):
         lock the consumers, then one conditional batch writes the final rows
         ('held', naming ``tx``) and bumps the generations; that batch is the
@@ -205,7 +217,7 @@ class ClaimWriter:
             raise
         try:
             if plan.parts:
-                self._acquire(plan, plan.parts[0], names, final=True)
+                self._acquire(plan, plan.parts[0], names, final=True, guess=guess)
         except errors.BerthError as exc:
             if isinstance(exc, StoreUnavailable):
                 raise  # the batch may have applied: the reaper reads it back
@@ -351,11 +363,14 @@ class ClaimWriter:
                     f"{consumer.uuid} at the same time"
                 )
 
-    def _acquire(self, plan: Plan, part: str, names: dict[int, str], final: bool = False) -> None:
+    def _acquire(
+        self, plan: Plan, part: str, names: dict[int, str], final: bool = False, guess: Partition | None = None
+    ) -> None:
         """Take this partition's share of the plan: 'pending' rows, or with
-        ``final`` (one partition) the final 'held' rows."""
+        ``final`` (one partition) the final 'held' rows. ``guess``: the
+        partition as read earlier, tried first."""
         for _ in range(ACQUIRE_ATTEMPTS):
-            partition = trees.read_partition(self.conn, part)
+            partition, guess = guess or trees.read_partition(self.conn, part), None
             statements = _acquire_statements(plan, partition, names, final)
             if not statements:
                 return

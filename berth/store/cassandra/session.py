@@ -134,6 +134,12 @@ class Connection:
         future = self.session.execute_async(self.prepare(cql), params)
         return _Answer(future)
 
+    def read_serial_async(self, cql: str, params: Sequence[Any] = ()) -> _Answer:
+        """``read_serial`` sent now, awaited with ``.result()``."""
+        bound = self.prepare(cql).bind(params)
+        bound.consistency_level = ConsistencyLevel.SERIAL
+        return _Answer(self.session.execute_async(bound))
+
     def read_serial(self, cql: str, params: Sequence[Any] = ()) -> list:
         """A linearizable read: sees every applied CAS and finishes any
         in-flight proposal on the partition first."""
