@@ -342,3 +342,29 @@ def test_a_long_required_list_is_answered(api):
     assert _listed(api, "required=" + ",".join(names[::2])) == {"both", "avx"}
     any_of = "&".join(["required=in:HW_CPU_X86_SSE,HW_CPU_X86_AVX"] * 300)
     assert _listed(api, f"{any_of}&required=!HW_CPU_X86_SSE") == {"avx"}
+
+
+def test_delete_takes_inventory_traits_and_aggregates_along(api):
+    root = api.create_provider()["uuid"]
+    child = api.create_provider(parent=root)["uuid"]
+    api.post("/resource_classes", {"name": "CUSTOM_GONE"})
+    api.set_inventory(child, CUSTOM_GONE=4)
+    api.set_traits(child, "CUSTOM_ONLY_HERE")
+    aggregate = new_uuid()
+    api.set_aggregates(child, aggregate)
+    assert api.delete(f"/resource_providers/{child}").status_code == 204
+    assert api.get(f"/resource_providers/{child}/inventories").status_code == 404
+    assert _listed(api, f"member_of={aggregate}") == set()
+    # Nothing uses the class or the trait any more, and the parent is a leaf.
+    assert api.delete("/traits/CUSTOM_ONLY_HERE").status_code == 204
+    assert api.delete("/resource_classes/CUSTOM_GONE").status_code == 204
+    assert api.delete(f"/resource_providers/{root}").status_code == 204
+
+
+def test_in_tree_of_any_member_lists_the_whole_tree(api):
+    root = api.create_provider("root")
+    child = api.create_provider("child", parent=root["uuid"])
+    api.create_provider("grandchild", parent=child["uuid"])
+    api.create_provider("elsewhere")
+    assert _listed(api, f"in_tree={child['uuid']}") == {"root", "child", "grandchild"}
+    assert _listed(api, f"in_tree={new_uuid()}") == set()
