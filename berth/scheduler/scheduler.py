@@ -91,8 +91,10 @@ class Scheduler:
         All instances are placed or none (NoValidHost, which explains)."""
         if num_instances < 1 or num_alternates < 0:
             raise ValueError("num_instances must be at least 1 and num_alternates at least 0")
-        ctx = resolve(spec, self.store, self.failures.counts())
         consumers = spec.consumers(num_instances)
+        if len(set(consumers)) != len(consumers):
+            raise ValueError("instance_uuids must not repeat")
+        ctx = resolve(spec, self.store, self.failures.counts())
         tally = _Tally()
         attempt = self._attempt(spec, ctx, consumers, num_alternates, False, tally)
         if not attempt.outcome.complete and attempt.view.truncated:

@@ -80,6 +80,7 @@ def test_bad_specs_are_400(api):
         {"spec": _spec(resources={"CUSTOM_NOPE": 1})},
         {"spec": _spec(required=["CUSTOM_NOT_A_TRAIT"])},
         {"spec": _spec(), "surprise": 1},
+        {"spec": _spec(instance_uuids=[same := new_uuid(), same]), "num_instances": 2},
     ):
         response = api.post("/selections", body)
         assert response.status_code == 400, (body, response.text)

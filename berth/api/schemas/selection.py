@@ -74,7 +74,7 @@ SPEC = {
         "same_subtree": {"type": "array", "items": {**copy.deepcopy(_NAMES), "minItems": 1}},
         "project_id": NON_EMPTY_ID,
         "user_id": NON_EMPTY_ID,
-        "instance_uuids": _UUIDS,
+        "instance_uuids": {**copy.deepcopy(_UUIDS), "uniqueItems": True},
         "hints": _HINTS,
     },
     "required": ["project_id", "user_id"],

@@ -209,6 +209,9 @@ def test_invalid_counts_are_refused(store):
         scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 0, 0)
     with pytest.raises(ValueError):
         scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, -1)
+    twice = new_uuid()
+    with pytest.raises(ValueError):
+        scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}, instance_uuids=(twice, twice)), 2, 0)
 
 
 def test_unknown_consumer_delete_in_rollback_is_harmless(store):
