@@ -295,3 +295,29 @@ def test_capacity_rules_min_max_and_step(api):
     for amount, status in ((5, 409), (55, 409), (12, 409), (15, 204)):
         response = api.allocate(new_uuid(), {rp: {"DISK_GB": amount}})
         assert response.status_code == status, (amount, response.text)
+
+
+def test_post_swaps_a_move_on_full_providers_in_one_step(api):
+    """A migration takes over the instance's allocation on a full source while
+    the instance moves to the target, and back on revert: possible only
+    because POST replaces every consumer it names at once."""
+    source, target = api.create_provider()["uuid"], api.create_provider()["uuid"]
+    api.set_inventory(source, VCPU=4)
+    api.set_inventory(target, VCPU=4)
+    instance, migration = new_uuid(), new_uuid()
+    api.allocate(instance, {source: {"VCPU": 4}})
+    moved = {
+        migration: consumer_body({source: {"VCPU": 4}}, generation=None, consumer_type="MIGRATION"),
+        instance: consumer_body({target: {"VCPU": 4}}, generation=1, consumer_type="INSTANCE"),
+    }
+    assert api.post("/allocations", moved).status_code == 204
+    assert api.get(f"/allocations/{migration}").json()["allocations"][source]["resources"] == {"VCPU": 4}
+    assert list(api.get(f"/allocations/{instance}").json()["allocations"]) == [target]
+    reverted = {
+        migration: consumer_body({}, generation=1, consumer_type="MIGRATION"),
+        instance: consumer_body({source: {"VCPU": 4}}, generation=2, consumer_type="INSTANCE"),
+    }
+    assert api.post("/allocations", reverted).status_code == 204
+    assert api.get(f"/allocations/{migration}").json() == {"allocations": {}}
+    assert api.get(f"/resource_providers/{source}/usages").json()["usages"] == {"VCPU": 4}
+    assert api.get(f"/resource_providers/{target}/usages").json()["usages"] == {"VCPU": 0}
