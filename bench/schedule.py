@@ -130,10 +130,10 @@ def _spec(rng: random.Random) -> RequestSpec:
     )
 
 
-def _work(url: str, seed: int, num_instances: int, seconds: float, ready, go, results) -> None:
+def _work(url: str, seed: int, num_instances: int, seconds: float, staleness_ms: int, ready, go, results) -> None:
     rng = random.Random(seed)
     store = open_store(url)
-    scheduler = Scheduler(store, SchedulerSettings(), rng=rng)
+    scheduler = Scheduler(store, SchedulerSettings(index_max_staleness_ms=staleness_ms), rng=rng)
     scheduler.finder.refresh()  # the index is filled before the clock starts
     result = WorkerResult()
     ready.wait()
@@ -168,7 +168,10 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run(fleet: Path, workdir: Path, hosts: int, workers: int, num_instances: int, seconds: float) -> Run:
+def run(
+    fleet: Path, workdir: Path, hosts: int, workers: int, num_instances: int, seconds: float,
+    staleness_ms: int = 0,
+) -> Run:
     """One configuration on a fresh copy of the fleet."""
     copy = workdir / f"run-{hosts}-{workers}-{num_instances}.db"
     shutil.copyfile(fleet, copy)
@@ -178,7 +181,9 @@ def run(fleet: Path, workdir: Path, hosts: int, workers: int, num_instances: int
     go = context.Barrier(workers + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=_work, args=(url, seed, num_instances, seconds, ready, go, results))
+        context.Process(
+            target=_work, args=(url, seed, num_instances, seconds, staleness_ms, ready, go, results),
+        )
         for seed in range(workers)
     ]
     for process in processes:
@@ -226,6 +231,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=("single", "multi", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    parser.add_argument(
+        "--index-max-staleness-ms", type=int, default=0,
+        help="[scheduler] index_max_staleness_ms for the workers (default 0: always fresh)",
+    )
     args = parser.parse_args()
     sizes = args.hosts or [1000, 10000]
     worker_counts = args.workers or [1, 4]
@@ -240,7 +249,10 @@ def main() -> None:
             print(f"loaded {hosts} hosts in {time.perf_counter() - began:.1f}s", file=sys.stderr, flush=True)
             for workers in worker_counts:
                 for num_instances in modes:
-                    outcome = run(fleet, workdir, hosts, workers, num_instances, args.seconds)
+                    outcome = run(
+                        fleet, workdir, hosts, workers, num_instances, args.seconds,
+                        args.index_max_staleness_ms,
+                    )
                     _print(outcome)
                     runs.append(outcome)
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} CPUs", file=sys.stderr)

@@ -126,6 +126,10 @@ class SchedulerSettings:
     # Hosts asked of the candidate index per decision, at random (0: all);
     # more are asked for when filters leave too few.
     candidate_sample: int = 32
+    # Milliseconds a search may skip reading the change feed after the last
+    # read (0: read it before every search). A staler index costs refused
+    # claims, never an over-commit.
+    index_max_staleness_ms: int = 0
     # Seconds an alternate's id can be claimed by.
     selection_ttl: int = 600
     # Seconds a build failure counts against a host.

@@ -11,6 +11,7 @@ API at all.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -48,13 +49,35 @@ class Diagnosis:
 
 
 class SchedulerFinder(CandidateFinder):
-    def __init__(self, store: Store) -> None:
+    """``max_staleness`` (seconds; 0 by default) lets a search skip reading
+    the change feed when the index was refreshed that recently: the index
+    may then miss claims made since, which costs refused claims (each one
+    forces the next search to refresh, ``invalidate``), never an
+    over-commit, because every claim is checked by the store."""
+
+    def __init__(self, store: Store, max_staleness: float = 0.0) -> None:
         super().__init__(store)
         self.index: HostIndex = HostIndex()
+        self.max_staleness = max_staleness
+        self._refreshed_at: float | None = None
+
+    def invalidate(self) -> None:
+        """The next search reads the change feed whatever max_staleness says."""
+        self._refreshed_at = None
+
+    def _refresh_if_stale(self) -> None:
+        now = time.monotonic()
+        if (
+            self.max_staleness <= 0
+            or self._refreshed_at is None
+            or now - self._refreshed_at >= self.max_staleness
+        ):
+            self._refresh()
+            self._refreshed_at = now
 
     def view(self, request: CandidateRequest) -> CandidateView:
         with self._lock, _collector_paused():
-            self._refresh()
+            self._refresh_if_stale()
             result = search(self.index, request, max_candidates=self.max_candidates)
             roots = {s.root_provider_uuid for s in result.provider_summaries}
             attributes = {root: self.index.attributes(root) for root in roots}
@@ -64,6 +87,7 @@ class SchedulerFinder(CandidateFinder):
 
     def diagnose(self, request: CandidateRequest) -> Diagnosis:
         with self._lock:
+            self._refresh_if_stale()
             return _diagnose(self.index, request)
 
 

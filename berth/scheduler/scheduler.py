@@ -75,7 +75,7 @@ class Scheduler:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.finder = finder or SchedulerFinder(store)
+        self.finder = finder or SchedulerFinder(store, settings.index_max_staleness_ms / 1000)
         self.pipeline = Pipeline(settings)
         self.book = AlternateBook(settings.selection_ttl, clock)
         self.failures = BuildFailures(settings.build_failure_window, clock)
@@ -131,12 +131,15 @@ class Scheduler:
                 # one by one on a fresh search, claim-and-discard.
                 tally.batch_fallbacks += 1
                 tally.conflicts += 1
+                self.finder.invalidate()
                 view, ranking = self._search(spec, ctx, len(consumers), num_alternates, complete)
         claimer = StoreClaimer(self.store, spec)
         outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)
         tally.conflicts += outcome.conflicts
         if not outcome.complete:
             claimer.rollback()
+        if outcome.conflicts:
+            self.finder.invalidate()
         return _Attempt(view, ranking, outcome)
 
     def _result(self, spec: RequestSpec, attempt: _Attempt, tally: _Tally) -> SchedulingResult:

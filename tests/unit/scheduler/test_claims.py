@@ -217,3 +217,33 @@ def test_invalid_counts_are_refused(store):
 def test_unknown_consumer_delete_in_rollback_is_harmless(store):
     with pytest.raises(errors.NotFound):
         store.delete_consumer_allocations(new_uuid())
+
+
+def test_a_stale_index_costs_a_refused_claim_never_an_overcommit(store, fleet):
+    hosts = [fleet.host(vcpu=4) for _ in range(2)]
+    scheduler = make_scheduler(store, index_max_staleness_ms=3_600_000)
+    scheduler.finder.view(RequestSpec.simple({"VCPU": 1}).request)  # fills the index
+    # Filled behind the scheduler's back: its index does not know.
+    store.write_allocations([claim(new_uuid(), {hosts[0]: {"VCPU": 4}})])
+    store.write_allocations([claim(new_uuid(), {hosts[1]: {"VCPU": 3}})])
+    placed = conflicts = 0
+    for _ in range(3):
+        try:
+            result = scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
+            placed += 1
+            conflicts += result.stats.claim_conflicts
+        except NoValidHost as failure:
+            conflicts += failure.stats.claim_conflicts
+    assert placed == 1 and conflicts >= 1
+    assert _usage(store, hosts[0]) == 4 and _usage(store, hosts[1]) == 4
+
+
+def test_without_staleness_every_search_sees_the_last_write(store, fleet):
+    host = fleet.host(vcpu=4)
+    scheduler = make_scheduler(store)
+    scheduler.finder.view(RequestSpec.simple({"VCPU": 1}).request)
+    store.write_allocations([claim(new_uuid(), {host: {"VCPU": 4}})])
+    with pytest.raises(NoValidHost) as raised:
+        scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
+    assert raised.value.stats.claim_conflicts == 0
+    assert raised.value.explanation.candidates == 0
