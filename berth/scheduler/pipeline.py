@@ -47,7 +47,9 @@ class Pipeline:
         #    trees are answered there, vectorised. It asks for a random
         #    sample of hosts (Nomad scores a few, not all): the cost follows
         #    the sample, not the fleet, and concurrent schedulers start from
-        #    different hosts. `query` below.
+        #    different hosts. When the filters leave too few, the sample is
+        #    widened (WIDENINGS, in scheduler.py), then every host is asked.
+        #    `query` below.
         self.sample = settings.candidate_sample
         # 2. Host filters, in the configured order: the first one to refuse
         #    removes the host and its reason is counted (the explanation).
@@ -66,11 +68,12 @@ class Pipeline:
         #    claim moves on to the next) and for the alternates.
         self.subset = max(1, settings.host_subset_size)
 
-    def query(self, spec: RequestSpec, num_instances: int, num_alternates: int, complete: bool) -> CandidateRequest:
-        """Link 1: the request sent to the candidate index."""
-        if complete or self.sample <= 0:
+    def query(self, spec: RequestSpec, num_instances: int, num_alternates: int, widen: int) -> CandidateRequest:
+        """Link 1: the request sent to the candidate index; ``widen`` times
+        the sample, or every host when ``widen`` is 0."""
+        if widen == 0 or self.sample <= 0:
             return dataclasses.replace(spec.request, limit=spec.request.limit, randomize=False)
-        wanted = max(self.sample, num_instances + num_alternates + self.subset)
+        wanted = max(self.sample, num_instances + num_alternates + self.subset) * widen
         if spec.request.limit is not None:
             wanted = min(wanted, spec.request.limit)
         return dataclasses.replace(spec.request, limit=wanted, randomize=True)

@@ -42,6 +42,13 @@ from berth.scheduler.spec import RequestSpec
 from berth.store.port import Store
 
 
+# How much of the fleet each attempt samples: the configured sample, eight
+# times it, then every host (0). A wider search costs little next to a
+# complete one at 10,000 hosts, and a narrow hint (one cell of many) often
+# needs only that.
+WIDENINGS = (1, 8, 0)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Attempt:
     """One search, its ranking and the walk over it."""
@@ -96,25 +103,27 @@ class Scheduler:
             raise ValueError("instance_uuids must not repeat")
         ctx = resolve(spec, self.store, self.failures.counts())
         tally = _Tally()
-        attempt = self._attempt(spec, ctx, consumers, num_alternates, False, tally)
-        if not attempt.outcome.complete and attempt.view.truncated:
+        attempt = self._attempt(spec, ctx, consumers, num_alternates, WIDENINGS[0], tally)
+        for widen in WIDENINGS[1:]:
+            if attempt.outcome.complete or not attempt.view.truncated:
+                break
             # The sample was not enough (filters removed most of it, or the
-            # request needs many hosts): search every host once.
+            # request needs many hosts): a wider one, then every host.
             tally.requeries += 1
-            attempt = self._attempt(spec, ctx, consumers, num_alternates, True, tally)
+            attempt = self._attempt(spec, ctx, consumers, num_alternates, widen, tally)
         if not attempt.outcome.complete:
             raise NoValidHost(self._failure(spec, attempt, num_instances), tally.frozen())
         return self._result(spec, attempt, tally)
 
-    def _search(self, spec: RequestSpec, ctx: RequestContext, count: int, alternates: int, complete: bool) -> tuple[CandidateView, Ranking]:
-        view = self.finder.view(self.pipeline.query(spec, count, alternates, complete))
+    def _search(self, spec: RequestSpec, ctx: RequestContext, count: int, alternates: int, widen: int) -> tuple[CandidateView, Ranking]:
+        view = self.finder.view(self.pipeline.query(spec, count, alternates, widen))
         return view, self.pipeline.rank(build_hosts(view.result, view.attributes), ctx)
 
     def _attempt(
         self, spec: RequestSpec, ctx: RequestContext, consumers: tuple[str, ...],
-        num_alternates: int, complete: bool, tally: _Tally,
+        num_alternates: int, widen: int, tally: _Tally,
     ) -> _Attempt:
-        view, ranking = self._search(spec, ctx, len(consumers), num_alternates, complete)
+        view, ranking = self._search(spec, ctx, len(consumers), num_alternates, widen)
         if len(consumers) > 1:
             # Plan every instance against the local ledger, then write all
             # claims in one all-or-nothing transaction: one store round
@@ -132,7 +141,7 @@ class Scheduler:
                 tally.batch_fallbacks += 1
                 tally.conflicts += 1
                 self.finder.invalidate()
-                view, ranking = self._search(spec, ctx, len(consumers), num_alternates, complete)
+                view, ranking = self._search(spec, ctx, len(consumers), num_alternates, widen)
         claimer = StoreClaimer(self.store, spec)
         outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)
         tally.conflicts += outcome.conflicts
