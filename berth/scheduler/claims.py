@@ -22,6 +22,7 @@ from berth.placement.model import ConsumerClaim
 from berth.scheduler.explanation import WeightDetail
 from berth.scheduler.hosts import HostState
 from berth.scheduler.pipeline import Ranking
+from berth.scheduler.selection import ConsumerExists
 from berth.scheduler.spec import RequestSpec
 from berth.store.port import Store
 
@@ -85,6 +86,12 @@ class StoreClaimer:
     def claim(self, consumer: str, allocation: AllocationRequest) -> bool:
         try:
             self.store.write_allocations([consumer_claim(self.spec, consumer, allocation)])
+        except errors.ConcurrentUpdate:
+            # Either the consumer exists already (no host will ever do: stop
+            # here rather than try every host) or a provider moved.
+            if self.store.get_consumer_allocations(consumer).consumer is not None:
+                raise ConsumerExists(consumer) from None
+            return False
         except CLAIM_REFUSALS:
             return False
         self.claimed.append(consumer)

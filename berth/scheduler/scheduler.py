@@ -33,6 +33,7 @@ from berth.scheduler.selection import (
     AlternateNotFound,
     AlternateUnavailable,
     ClaimStats,
+    ConsumerExists,
     InstanceSelections,
     NoValidHost,
     SchedulingResult,
@@ -95,7 +96,8 @@ class Scheduler:
     ) -> SchedulingResult:
         """Claim a host for each of ``num_instances`` instances and add up to
         ``num_alternates`` unclaimed alternates from the same cell to each.
-        All instances are placed or none (NoValidHost, which explains)."""
+        All instances are placed or none (NoValidHost, which explains).
+        Raises ConsumerExists when an instance already holds allocations."""
         if num_instances < 1 or num_alternates < 0:
             raise ValueError("num_instances must be at least 1 and num_alternates at least 0")
         consumers = spec.consumers(num_instances)
@@ -143,7 +145,11 @@ class Scheduler:
                 self.finder.invalidate()
                 view, ranking = self._search(spec, ctx, len(consumers), num_alternates, widen)
         claimer = StoreClaimer(self.store, spec)
-        outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)
+        try:
+            outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)
+        except ConsumerExists:
+            claimer.rollback()
+            raise
         tally.conflicts += outcome.conflicts
         if not outcome.complete:
             claimer.rollback()

@@ -76,6 +76,16 @@ class NoValidHost(Exception):
         super().__init__(explanation.summary())
 
 
+class ConsumerExists(Exception):
+    """An instance of the request already holds allocations: the scheduler
+    never replaces them (a retry moves an instance with claim_alternate, or
+    its allocations are removed first)."""
+
+    def __init__(self, consumer_uuid: str) -> None:
+        self.consumer_uuid = consumer_uuid
+        super().__init__(f"consumer {consumer_uuid} already holds allocations")
+
+
 class AlternateNotFound(Exception):
     """No alternate with this id (never issued, already claimed, or expired)."""
 

@@ -70,6 +70,14 @@ def test_no_valid_host_is_a_409_that_explains(api):
     assert "Closest:" in error["detail"]
 
 
+def test_an_instance_that_holds_allocations_is_not_placed_again(api):
+    _host(api)
+    first = api.post("/selections", {"spec": _spec()}).json()["selections"][0]
+    response = api.post("/selections", {"spec": _spec(instance_uuids=[first["consumer_uuid"]])})
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "berth.scheduler.consumer_exists"
+
+
 def test_bad_specs_are_400(api):
     _host(api)
     for body in (

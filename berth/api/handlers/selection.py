@@ -36,7 +36,7 @@ from berth.scheduler import (
     ServerGroup,
 )
 from berth.scheduler.explanation import Explanation
-from berth.scheduler.selection import AlternateNotFound, AlternateUnavailable
+from berth.scheduler.selection import AlternateNotFound, AlternateUnavailable, ConsumerExists
 
 FIRST_VERSION = "1.39"
 
@@ -48,6 +48,7 @@ CELL_UPDATE = "berth:resource_providers:cell:update"
 # berth's own error codes; never change or reuse one.
 NO_VALID_HOST = "berth.scheduler.no_valid_host"
 ALTERNATE_UNAVAILABLE = "berth.scheduler.alternate_unavailable"
+CONSUMER_EXISTS = "berth.scheduler.consumer_exists"
 
 # One scheduler per store (so per app): it keeps the index of hosts and the
 # alternates' ids, which must outlive a request.
@@ -205,6 +206,8 @@ def create_selections(req: ApiRequest) -> Response:
         # The error format has a detail string only: the explanation is
         # written out in it (the structured one comes with a success).
         raise ApiError(409, failure.explanation.describe(), code=NO_VALID_HOST) from None
+    except ConsumerExists as exc:
+        raise ApiError(409, f"{exc}; remove them or claim an alternate.", code=CONSUMER_EXISTS) from None
     body = {
         "selections": [
             {"consumer_uuid": i.consumer_uuid, "hosts": [_selection(s) for s in i.selections]}

@@ -7,6 +7,7 @@ import pytest
 
 from berth.placement import errors
 from berth.scheduler import NoValidHost, RequestSpec, SchedulingHints
+from berth.scheduler.selection import ConsumerExists
 from tests.support.builders import claim, new_uuid
 from tests.unit.scheduler.conftest import make_scheduler
 
@@ -138,10 +139,18 @@ def test_an_existing_consumer_is_never_replaced(store, fleet):
     host = fleet.host(vcpu=8)
     instance = new_uuid()
     store.write_allocations([claim(instance, {host: {"VCPU": 1}})])
+    others = [fleet.host(vcpu=8) for _ in range(3)]
     scheduler = make_scheduler(store)
-    with pytest.raises(NoValidHost):
+    with pytest.raises(ConsumerExists):
         scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}, instance_uuids=(instance,)), 1, 0)
+    # In a multi-instance request the batch is refused, then the walk stops
+    # at that consumer and removes the claims it made for the others.
+    with pytest.raises(ConsumerExists):
+        scheduler.select_destinations(
+            RequestSpec.simple({"VCPU": 1}, instance_uuids=(new_uuid(), instance)), 2, 0,
+        )
     assert _usage(store, host) == 1
+    assert all(_usage(store, other) == 0 for other in others)
 
 
 def test_hard_affinity_puts_every_instance_on_one_host(store, fleet):
