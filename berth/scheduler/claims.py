@@ -26,8 +26,9 @@ from berth.scheduler.selection import ConsumerExists
 from berth.scheduler.spec import RequestSpec
 from berth.store.port import Store
 
-# What a store may answer when another writer got to a host first.
-CLAIM_REFUSALS = (errors.InvalidAllocation, errors.ConcurrentUpdate)
+# What a store may answer when another writer got to a host first, or the
+# host (or a resource class) was deleted since the search.
+CLAIM_REFUSALS = (errors.InvalidAllocation, errors.ConcurrentUpdate, errors.NotFound)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

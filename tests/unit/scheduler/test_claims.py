@@ -256,3 +256,20 @@ def test_without_staleness_every_search_sees_the_last_write(store, fleet):
         scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
     assert raised.value.stats.claim_conflicts == 0
     assert raised.value.explanation.candidates == 0
+
+
+def test_a_host_deleted_after_the_search_is_discarded(store, fleet):
+    doomed = fleet.host(vcpu=64)
+    survivor = fleet.host(vcpu=8)
+
+    class DeletingStore(RacingStore):
+        def write_allocations(self, claims):
+            if not self.raced and doomed in {p for c in claims for p in c.allocations}:
+                self.raced = True
+                self._store.delete_provider(doomed)
+            return self._store.write_allocations(claims)
+
+    scheduler = make_scheduler(DeletingStore(store, set()))
+    result = scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
+    assert result.instances[0].chosen.provider_uuid == survivor
+    assert result.stats.claim_conflicts == 1
