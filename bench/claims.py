@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from berth.placement import errors  # noqa: E402
-from berth.placement.model import NOT_CHECKED, ConsumerClaim, Inventory  # noqa: E402
+from berth.placement.model import ConsumerClaim, Inventory  # noqa: E402
 from berth.store import open_store  # noqa: E402
 
 

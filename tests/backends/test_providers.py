@@ -138,3 +138,14 @@ def test_list_providers_filters(store):
     assert names(traits=TraitRequirement(forbidden=frozenset({"CUSTOM_GOLD"}))) == ["first", "child"]
     assert names(resources={"VCPU": 8}) == ["child"]
     assert names(resources={"VCPU": 4}) == ["first", "child"]
+
+
+def test_a_deleted_provider_leaves_its_class_and_trait_unused(store):
+    store.create_resource_class("CUSTOM_GONE")
+    store.ensure_trait("CUSTOM_ONLY_HERE")
+    rp = provider(store)
+    inventory(store, rp, CUSTOM_GONE=4)
+    store.set_provider_traits(rp.uuid, 1, ["CUSTOM_ONLY_HERE"])
+    store.delete_provider(rp.uuid)
+    store.delete_trait("CUSTOM_ONLY_HERE")
+    store.delete_resource_class("CUSTOM_GONE")

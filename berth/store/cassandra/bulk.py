@@ -39,9 +39,9 @@ def register_providers(conn: Connection, locator: Locator, registrations: Sequen
     try:
         for r in registrations:
             part, _ = placed[r.uuid]
-            providers._claim_uuid(conn, r.uuid, part)
+            providers.claim_uuid(conn, r.uuid, part)
             claimed_uuids.append((r.uuid, part))
-            providers._claim_name(conn, r.name, r.uuid)
+            providers.claim_name(conn, r.name, r.uuid)
             claimed_names.append((r.name, r.uuid))
         for part, group in _by_partition(registrations, placed).items():
             _insert_group(conn, part, group, placed, classes, registrations)
@@ -124,8 +124,8 @@ def _insert_group(
             ))
         if r.parent_uuid is not None and r.parent_uuid not in ours and r.parent_uuid not in placed:
             # An existing parent in this partition: it must still exist.
-            statements.append((providers._ADD_CHILD, ({r.uuid}, part, r.parent_uuid)))
-    if not conn.cas(statements, resolve=lambda: providers._exists(conn, part, group[0].uuid)).applied:
+            statements.append((providers.ADD_CHILD, ({r.uuid}, part, r.parent_uuid)))
+    if not conn.cas(statements, resolve=lambda: providers.exists(conn, part, group[0].uuid)).applied:
         raise errors.InvalidParent("parent provider UUID does not exist.")
 
 
@@ -140,9 +140,9 @@ def _undo(
             [("DELETE FROM {ks}.tree WHERE part = ? AND provider = ?", (part, uuid)),
              ("DELETE FROM {ks}.tree WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS",
               (part, uuid))],
-            done=lambda part=part, uuid=uuid: not providers._exists(conn, part, uuid),
+            done=lambda part=part, uuid=uuid: not providers.exists(conn, part, uuid),
         )
     for name, uuid in reversed(names):
-        providers._release_name(conn, name, uuid)
+        providers.release_name(conn, name, uuid)
     for uuid, part in reversed(uuids):
-        providers._release_uuid(conn, uuid, part)
+        providers.release_uuid(conn, uuid, part)

@@ -1,7 +1,13 @@
 """Claims: writing a set of consumers' allocations, all or nothing, over
 partitions that no single Cassandra transaction spans.
 
-The protocol, for transaction ``tx``:
+A claim whose providers (old allocations included) are all in one tree
+partition, the common case, locks its consumers by CAS, then writes the
+final rows with one conditional batch on the partition, which is its commit
+point, then gives the consumers their new generations (``_write_single``).
+
+A claim over several partitions runs the full protocol, for transaction
+``tx``:
 
 1. Record ``tx`` in ``claim_tx`` (state 'open', a deadline, the plan).
 2. Lock each consumer, in uuid order, by CAS on its row: ``IF tx = null AND
@@ -38,7 +44,7 @@ import uuid as uuidlib
 from collections.abc import Sequence
 
 from berth.placement import errors
-from berth.placement.model import NOT_CHECKED, UNKNOWN_CONSUMER_TYPE, ConsumerClaim
+from berth.placement.model import NOT_CHECKED, ConsumerClaim
 from berth.store.cassandra import catalog, changes, trees
 from berth.store.cassandra.providers import Locator
 from berth.store.cassandra.session import Connection, StoreUnavailable, as_utc, utcnow
@@ -132,14 +138,14 @@ class _ConsumerState:
     allocations: dict[str, dict[int, int]]
 
 
-_SELECT_CONSUMER = (
+SELECT_CONSUMER = (
     "SELECT uuid, project, user, consumer_type, generation, placeholder, tx, allocations, "
     "created_at, updated_at FROM {ks}.consumers WHERE uuid = ?"
 )
 
 
 def read_consumer(conn: Connection, uuid: str, serial: bool = True) -> _ConsumerState:
-    rows = (conn.read_serial if serial else conn.execute)(_SELECT_CONSUMER, (uuid,))
+    rows = (conn.read_serial if serial else conn.execute)(SELECT_CONSUMER, (uuid,))
     if not rows:
         return _ConsumerState(False, True, 0, None, None, None, {})
     r = rows[0]

@@ -85,21 +85,21 @@ def create_provider(
             )
         parent = find_row(conn, locator, parent_uuid, serial=True)
     part = parent.part if parent else uuid
-    _claim_uuid(conn, uuid, part)
+    claim_uuid(conn, uuid, part)
     try:
-        _claim_name(conn, name, uuid)
+        claim_name(conn, name, uuid)
         if parent_uuid is not None and parent is None:
             raise errors.InvalidParent("parent provider UUID does not exist.")
         _insert_row(conn, uuid, name, part, parent)
     except errors.BerthError:
-        _release_name(conn, name, uuid)
-        _release_uuid(conn, uuid, part)
+        release_name(conn, name, uuid)
+        release_uuid(conn, uuid, part)
         raise
     changes.touch(conn, [uuid])
     return get_row(conn, locator, uuid).provider
 
 
-def _claim_uuid(conn: Connection, uuid: str, part: str) -> None:
+def claim_uuid(conn: Connection, uuid: str, part: str) -> None:
     insert = "INSERT INTO {ks}.providers (uuid, part) VALUES (?, ?) IF NOT EXISTS"
     claimed = conn.cas([(insert, (uuid, part))], resolve=lambda: _owner_part(conn, uuid) == part)
     if not claimed.applied:
@@ -111,7 +111,7 @@ def _owner_part(conn: Connection, uuid: str) -> str | None:
     return rows[0].part if rows else None
 
 
-def _release_uuid(conn: Connection, uuid: str, part: str) -> None:
+def release_uuid(conn: Connection, uuid: str, part: str) -> None:
     delete = "DELETE FROM {ks}.providers WHERE uuid = ? IF part = ?"
     conn.cas([(delete, (uuid, part))], resolve=lambda: _owner_part(conn, uuid) != part)
 
@@ -121,14 +121,14 @@ def _name_owner(conn: Connection, name: str) -> str | None:
     return rows[0].uuid if rows else None
 
 
-def _claim_name(conn: Connection, name: str, uuid: str) -> None:
+def claim_name(conn: Connection, name: str, uuid: str) -> None:
     insert = "INSERT INTO {ks}.provider_names (name, uuid) VALUES (?, ?) IF NOT EXISTS"
     claimed = conn.cas([(insert, (name, uuid))], resolve=lambda: _name_owner(conn, name) == uuid)
     if not claimed.applied and claimed.current[0].uuid != uuid:
         raise errors.DuplicateProviderName(name)
 
 
-def _release_name(conn: Connection, name: str, uuid: str) -> None:
+def release_name(conn: Connection, name: str, uuid: str) -> None:
     delete = "DELETE FROM {ks}.provider_names WHERE name = ? IF uuid = ?"
     conn.cas([(delete, (name, uuid))], resolve=lambda: _name_owner(conn, name) != uuid)
 
@@ -137,7 +137,7 @@ _INSERT_ROW = (
     "INSERT INTO {ks}.tree (part, provider, kind, key, name, parent, root, generation, created_seq, created_at) "
     "VALUES (?, ?, 'p', '', ?, ?, ?, 0, ?, ?) IF NOT EXISTS"
 )
-_ADD_CHILD = (
+ADD_CHILD = (
     "UPDATE {ks}.tree SET children = children + ? "
     "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
 )
@@ -148,7 +148,7 @@ def _insert_row(conn: Connection, uuid: str, name: str, part: str, parent: Provi
     statements = [(_INSERT_ROW, (part, uuid, name, parent.uuid if parent else None, root, time.time_ns(), utcnow()))]
     if parent is not None:
         # In the same conditional batch: the parent still exists.
-        statements.append((_ADD_CHILD, ({uuid}, part, parent.uuid)))
+        statements.append((ADD_CHILD, ({uuid}, part, parent.uuid)))
 
     def landed() -> bool:
         return bool(conn.read_serial(_SELECT_ONE, (part, uuid)))
@@ -169,7 +169,7 @@ def update_provider(
     if parent_uuid != old.parent_provider_uuid:
         new_parent = _check_new_parent(conn, locator, row, parent_uuid, allow_reparent)
     if name != old.name:
-        _claim_name(conn, name, uuid)
+        claim_name(conn, name, uuid)
     new_root = uuid if parent_uuid is None else (new_parent or get_row(conn, locator, parent_uuid)).provider.root_provider_uuid
     update = (
         "UPDATE {ks}.tree SET name = ?, parent = ?, root = ?, updated_at = ? "
@@ -180,7 +180,7 @@ def update_provider(
         done=lambda: _row_is(conn, row, name=name, parent=parent_uuid),
     )
     if name != old.name:
-        _release_name(conn, old.name, uuid)
+        release_name(conn, old.name, uuid)
     touched = {uuid}
     if parent_uuid != old.parent_provider_uuid:
         touched |= _move_subtree(conn, locator, row, old.parent_provider_uuid, new_parent, new_root)
@@ -303,14 +303,14 @@ def delete_provider(conn: Connection, locator: Locator, uuid: str) -> None:
             raise errors.CannotDeleteParent(uuid)
         if any(a.provider == uuid for a in partition.allocations):
             raise errors.ProviderInUse()
-        if conn.cas(_delete_statements(partition, row), resolve=lambda: not _exists(conn, part, uuid)).applied:
+        if conn.cas(_delete_statements(partition, row), resolve=lambda: not exists(conn, part, uuid)).applied:
             break
     else:
         raise errors.ConcurrentUpdate()
-    _forget(conn, locator, row)
+    _forget(conn, locator, row, set(partition.inventories.get(uuid, {})))
 
 
-def _exists(conn: Connection, part: str, uuid: str) -> bool:
+def exists(conn: Connection, part: str, uuid: str) -> bool:
     return bool(conn.read_serial(_SELECT_ONE, (part, uuid)))
 
 
@@ -329,18 +329,19 @@ def _delete_statements(partition: Partition, row: ProviderRow) -> list[tuple[str
     return statements
 
 
-def _forget(conn: Connection, locator: Locator, row: ProviderRow) -> None:
+def _forget(conn: Connection, locator: Locator, row: ProviderRow, classes: set[int]) -> None:
     """After the row is gone: the parent's child set, name, locator, indexes."""
     parent = row.provider.parent_provider_uuid
     if parent is not None:
         parent_row = find_row(conn, locator, parent)
         if parent_row is not None:
             _set_child(conn, parent_row, row.uuid, present=False)
-    _release_name(conn, row.provider.name, row.uuid)
-    _release_uuid(conn, row.uuid, row.part)
+    release_name(conn, row.provider.name, row.uuid)
+    release_uuid(conn, row.uuid, row.part)
     locator.forget(row.uuid)
     conn.write_plain(
         [("DELETE FROM {ks}.trait_users WHERE trait = ? AND provider = ?", (t, row.uuid)) for t in row.traits]
+        + [("DELETE FROM {ks}.class_users WHERE rc = ? AND provider = ?", (rc, row.uuid)) for rc in classes]
     )
     changes.touch(conn, [row.uuid])
 

@@ -18,14 +18,14 @@ from berth.placement.model import (
 )
 from berth.placement import errors
 from berth.store.cassandra import catalog, providers, trees
-from berth.store.cassandra.claims import _SELECT_CONSUMER
+from berth.store.cassandra.claims import SELECT_CONSUMER
 from berth.store.cassandra.providers import Locator
 from berth.store.cassandra.session import Connection, as_utc
 from berth.store.cassandra.trees import Partition
 
 
 def _consumer_row(conn: Connection, uuid: str):
-    rows = conn.execute(_SELECT_CONSUMER, (uuid,))
+    rows = conn.execute(SELECT_CONSUMER, (uuid,))
     if not rows or rows[0].placeholder:
         return None
     return rows[0]

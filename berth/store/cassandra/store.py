@@ -205,7 +205,14 @@ class CassandraStore:
             self._check_reshaped_provider(partitions[part], uuid, final.get(uuid), claims, moving, classes)
 
     @staticmethod
-    def _check_reshaped_provider(partition, uuid, change, claims, moving, classes) -> None:
+    def _check_reshaped_provider(
+        partition: trees.Partition,
+        uuid: str,
+        change: InventoryChange | None,
+        claims: Sequence[ConsumerClaim],
+        moving: frozenset[str],
+        classes: catalog.ClassCatalog,
+    ) -> None:
         row = partition.providers.get(uuid)
         if row is None:
             raise errors.ResourceProviderNotFound(uuid)

@@ -14,7 +14,6 @@ from cassandra.policies import WriteType
 
 from berth.placement import errors
 from berth.placement.model import Inventory
-from berth.store.cassandra import claims as claims_module
 from berth.store.cassandra.claims import ClaimWriter
 from tests.support.builders import claim, inventory, new_uuid, provider
 
@@ -296,3 +295,4 @@ def test_the_change_feed_names_changed_and_removed_providers(store):
     store.create_resource_class("CUSTOM_FEED")
     store.rename_resource_class("CUSTOM_FEED", "CUSTOM_FED")
     assert store.read_provider_changes(later.cursor).complete
+
