@@ -65,3 +65,8 @@ def test_a_write_is_seen_by_the_next_search(api, fleet):
         "parent_provider_uuid": None,
         "root_provider_uuid": other,
     }}
+
+
+def test_an_amount_beyond_any_inventory_finds_nothing(api, fleet):
+    body = api.get(f"{AC}?resources=VCPU:{2 ** 70}").json()
+    assert body == {"allocation_requests": [], "provider_summaries": {}}

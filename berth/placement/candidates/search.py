@@ -54,6 +54,7 @@ from berth.placement.candidates.result import (
     ProviderSummary,
     ResourceSummary,
 )
+from berth.placement.model import MAX_INT
 from berth.placement.query import AggregateRequirement, TraitRequirement
 
 
@@ -244,7 +245,9 @@ class Search:
         givers: dict[str, np.ndarray] = {}
         for resource_class, amount in group.resources.items():
             column = index.resources.get(resource_class)
-            if column is None:
+            # No inventory's max_unit exceeds MAX_INT; larger amounts would
+            # also overflow the columns' integers.
+            if column is None or amount > MAX_INT:
                 raise NoCandidates
             fits = column.fits(amount) & index.alive
             if tree_root is not None:
