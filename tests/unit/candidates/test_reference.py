@@ -78,6 +78,10 @@ def required(*names, forbidden=()) -> TraitRequirement:
 
 @pytest.fixture
 def shared() -> Fixture:
+    return shared_storage_fixture()
+
+
+def shared_storage_fixture() -> Fixture:
     """SharedStorageFixture: cn1 (no disk, SSE traits) and cn2 (local disk),
     each with two NUMA children holding a PF with 8 VFs; ss and ss2 share
     DISK_GB with both through one aggregate on the roots."""
@@ -198,6 +202,10 @@ def test_unknown_in_tree_means_no_candidates(shared):
 
 @pytest.fixture
 def granular_world() -> Fixture:
+    return granular_fixture()
+
+
+def granular_fixture() -> Fixture:
     """GranularFixture: three compute nodes and three sharing providers in
     aggregates A, B and C (no nested providers)."""
     f = Fixture()
