@@ -171,7 +171,9 @@ class ClaimWriter:
         classes_answer = catalog.read_classes_async(self.conn)
         first_read = None
         if len(new_parts) == 1:
-            first_read = (new_parts[0], self.conn.read_serial_async(trees.SELECT_PARTITION, (new_parts[0],)))
+            # At QUORUM: a guess need not finish in-flight proposals (a
+            # retry after a refused batch reads at SERIAL).
+            first_read = (new_parts[0], self.conn.execute_async(trees.SELECT_PARTITION, (new_parts[0],)))
         states = {c.consumer_uuid: self._settled_consumer(c.consumer_uuid) for c in claims}
         classes = classes_answer()
         ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
