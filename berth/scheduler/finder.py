@@ -16,9 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-# _collector_paused is the finder's own reason to pause the garbage
-# collector during a search; the scheduler's searches need the same.
-from berth.placement.candidates.finder import CandidateFinder, _collector_paused
+from berth.placement.candidates.finder import CandidateFinder, collector_paused
 from berth.placement.candidates.index import CandidateIndex
 from berth.placement.candidates.request import CandidateRequest, RequestGroup
 from berth.placement.candidates.result import CandidateResult
@@ -76,7 +74,7 @@ class SchedulerFinder(CandidateFinder):
             self._refreshed_at = now
 
     def view(self, request: CandidateRequest) -> CandidateView:
-        with self._lock, _collector_paused():
+        with self._lock, collector_paused():
             self._refresh_if_stale()
             result = search(self.index, request, max_candidates=self.max_candidates)
             roots = {s.root_provider_uuid for s in result.provider_summaries}

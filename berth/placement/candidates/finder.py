@@ -21,7 +21,7 @@ from berth.store.port import Store
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """A search allocates many small objects without cycles; the garbage
     collections they would trigger walk every object of the index (hundreds
     of thousands at 100,000 providers) and cost more than the search."""
@@ -54,7 +54,7 @@ class CandidateFinder:
         self._lock = threading.Lock()
 
     def find(self, request: CandidateRequest) -> CandidateResult:
-        with self._lock, _collector_paused():
+        with self._lock, collector_paused():
             self._refresh()
             return search(
                 self.index, request, randomize=self.randomize, max_candidates=self.max_candidates
