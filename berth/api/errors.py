@@ -120,6 +120,7 @@ _DOMAIN_TABLE: dict[type[domain.BerthError], tuple[int, str | None]] = {
     domain.CannotDeleteParent: (409, PROVIDER_CANNOT_DELETE_PARENT),
     domain.InventoryInUse: (409, INVENTORY_INUSE),
     domain.InvalidRequest: (400, None),
+    domain.StoreUnavailable: (503, None),
 }
 
 

@@ -82,6 +82,13 @@ class Conflict(BerthError):
     message = "There was a conflict when trying to complete your request."
 
 
+class StoreUnavailable(BerthError):
+    """The database could not answer now (a backend's replicas are down or
+    timed out): retrying later may succeed; nothing was acknowledged."""
+
+    message = "The database is unavailable."
+
+
 class ConcurrentUpdate(Conflict):
     """A generation moved between the caller's read and its write."""
 

@@ -36,7 +36,7 @@ REQUEST_TIMEOUT_S = 30
 RESOLVE_ATTEMPTS = 5
 
 
-class StoreUnavailable(errors.BerthError):
+class StoreUnavailable(errors.StoreUnavailable):
     """The cluster could not answer (too few replicas, timeouts)."""
 
     message = "The Cassandra cluster is unavailable."

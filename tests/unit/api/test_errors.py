@@ -67,3 +67,8 @@ def test_render_by_accept():
     assert kind.startswith("text/html") and b"<h1>404 Not Found</h1>" in html
     plain, kind = errors.render(err, errors.ErrorContext("r", accept="text/plain"))
     assert kind.startswith("text/plain") and plain.startswith(b"404 Not Found")
+
+
+def test_an_unavailable_store_is_a_503():
+    err = errors.from_domain(domain.StoreUnavailable("replicas down"))
+    assert (err.status, err.detail) == (503, "replicas down")
