@@ -284,6 +284,9 @@ def requests(draw, world: WorldSpec) -> CandidateRequest:
                 resourceless.add(suffix)
         if not with_unsuffixed and resourceless == set(suffixes):
             resourceless.discard(min(resourceless))
+        if len(suffixes) == 3 and sometimes(draw, 3):
+            # Each same_subtree parameter is a constraint of its own.
+            same_subtrees += (frozenset(draw(st.lists(st.sampled_from(suffixes), unique=True, min_size=2, max_size=2))),)
     built = []
     if with_unsuffixed:
         built.append(draw(groups(world, "", nested_aware, resourceless=False)))
