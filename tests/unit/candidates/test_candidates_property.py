@@ -28,7 +28,7 @@ from .conftest import copy_store
 from .reference import reference_candidates
 from .worlds import WorldSpec, requests, worlds, write_world
 
-EXAMPLES = 60  # worlds; each asks 1-4 requests (about 150 comparisons)
+EXAMPLES = 90  # worlds; each asks 1-4 requests (about 225 comparisons)
 
 
 @st.composite
