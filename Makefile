@@ -1,5 +1,5 @@
 # berth: the everyday commands. See README.md.
-.PHONY: serve test compat test-cluster install bench
+.PHONY: serve test compat test-cluster test-oracle install bench
 
 # Install berth into .venv and serve the API on 127.0.0.1:8778 with SQLite
 # under ./data.
@@ -36,3 +36,9 @@ bench:
 	scripts/install-python test
 	.venv/bin/python bench/compare.py --providers 1000 --providers 10000
 	.venv/bin/python bench/candidates.py --providers 100000
+
+# The allocation-candidates reference against upstream Placement 16.0.0
+# itself (installed from PyPI into .cache/peer; not part of `make test`).
+test-oracle:
+	scripts/install-python test
+	.venv/bin/pytest -m upstream_oracle tests/unit/candidates

@@ -1,9 +1,11 @@
 """The reference against upstream Placement 16.0.0 itself, on random worlds.
 
-Skipped unless BERTH_UPSTREAM_PLACEMENT_VENV names a virtualenv with
-``openstack-placement==16.0.0`` installed (docs/compatibility.md); then
-``upstream_oracle.py`` runs in it and answers each example over Placement's
-own HTTP API. BERTH_UPSTREAM_EXAMPLES sets the number of examples (200).
+Not part of the default suite (marker ``upstream_oracle``; run it with
+``make test-oracle``). ``upstream_oracle.py`` runs in a virtualenv with
+``openstack-placement==16.0.0``: BERTH_UPSTREAM_PLACEMENT_VENV, or the one
+bench/peer/placement.py installs under .cache/peer, and answers each
+example over Placement's own HTTP API. BERTH_UPSTREAM_EXAMPLES sets the
+number of examples (200).
 
 One known difference is accepted, in one direction only: upstream keeps an
 unsuffixed-group candidate taken wholly from sharing providers under just
@@ -25,16 +27,24 @@ from hypothesis import strategies as st
 from .reference import SHARING_TRAIT, reference_candidates
 from .worlds import WorldSpec, request_to_json, requests, snapshots, world_to_json, worlds
 
-VENV = os.environ.get("BERTH_UPSTREAM_PLACEMENT_VENV")
 EXAMPLES = int(os.environ.get("BERTH_UPSTREAM_EXAMPLES", "200"))
 
-pytestmark = pytest.mark.skipif(not VENV, reason="BERTH_UPSTREAM_PLACEMENT_VENV is not set")
+pytestmark = pytest.mark.upstream_oracle
+
+
+def _placement_venv() -> Path:
+    given = os.environ.get("BERTH_UPSTREAM_PLACEMENT_VENV")
+    if given:
+        return Path(given)
+    from bench.peer.placement import install
+
+    return install()
 
 
 @pytest.fixture(scope="module")
 def oracle():
     process = subprocess.Popen(
-        [str(Path(VENV) / "bin" / "python"), str(Path(__file__).with_name("upstream_oracle.py"))],
+        [str(_placement_venv() / "bin" / "python"), str(Path(__file__).with_name("upstream_oracle.py"))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
