@@ -138,6 +138,19 @@ def test_unknown_names(api):
     )
 
 
+def test_names_nobody_holds_are_looked_up(api, cloud):
+    """Names no provider has are not known to the index: the store decides
+    whether they exist (200, nothing found) or not (400)."""
+    assert api.put("/resource_classes/CUSTOM_UNUSED", version="1.7").status_code == 201
+    assert api.put("/traits/CUSTOM_LONELY").status_code == 201
+    empty = {"allocation_requests": [], "provider_summaries": {}}
+    assert api.get(f"{AC}?resources=CUSTOM_UNUSED:1").json() == empty
+    assert api.get(f"{AC}?resources=VCPU:1&required=CUSTOM_LONELY").json() == empty
+    assert len(api.get(f"{AC}?resources=VCPU:1&required=!CUSTOM_LONELY").json()["allocation_requests"]) == 1
+    assert api.delete("/resource_classes/CUSTOM_UNUSED").status_code == 204
+    assert "No such resource class CUSTOM_UNUSED." in detail_of(api.get(f"{AC}?resources=CUSTOM_UNUSED:1"))
+
+
 # -- the answer, version by version ------------------------------------------------
 
 

@@ -9,15 +9,22 @@ for what is answered by the index and how stale it can be.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from berth.placement.candidates.index import CandidateIndex
 from berth.placement.candidates.request import CandidateRequest
 from berth.placement.candidates.result import CandidateResult
 from berth.placement.candidates.search import search
 from berth.store.port import Store
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnknownNames:
+    classes: frozenset[str]
+    traits: frozenset[str]
 
 
 @contextlib.contextmanager
@@ -58,6 +65,24 @@ class CandidateFinder:
             self._refresh()
             return search(
                 self.index, request, randomize=self.randomize, max_candidates=self.max_candidates
+            )
+
+    def unknown_names(self, classes: Iterable[str], traits: Iterable[str]) -> UnknownNames:
+        """The classes and traits that no provider in the index has, as of
+        the last refresh: only those need asking the store whether they
+        exist at all (a class with inventory, a trait a provider holds,
+        exists)."""
+        with self._lock:
+            index = self.index
+            return UnknownNames(
+                classes=frozenset(
+                    name for name in classes
+                    if name not in index.resources or not index.resources[name].present.any()
+                ),
+                traits=frozenset(
+                    name for name in traits
+                    if name not in index.trait_columns or not index.trait_columns[name].any()
+                ),
             )
 
     def refresh(self) -> None:
