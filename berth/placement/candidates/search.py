@@ -41,12 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import random
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from berth.placement.candidates.index import CandidateIndex, ResourceColumn
+from berth.placement.candidates.index import CandidateIndex
 from berth.placement.candidates.request import CandidateRequest, GroupPolicy, RequestGroup
 from berth.placement.candidates.result import (
     AllocationRequest,
