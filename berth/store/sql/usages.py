@@ -48,25 +48,37 @@ def provider_usages(conn: Connection, row: ProviderRow) -> UsageReport:
 def project_usages(
     conn: Connection, project_id: str, user_id: str | None, consumer_type: str | None
 ) -> list[UsageByConsumerType]:
-    query = (
-        sa.select(_consumers.c.consumer_type, _consumers.c.id, _rc.c.name, _alloc.c.used)
-        .join(_alloc, _alloc.c.consumer_id == _consumers.c.id)
-        .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
-        .where(_consumers.c.project_id == project_id)
-    )
+    """Sums and consumer counts per consumer type, aggregated by the
+    database (a project may hold thousands of allocations)."""
+    conditions = [_consumers.c.project_id == project_id]
     if user_id is not None:
-        query = query.where(_consumers.c.user_id == user_id)
+        conditions.append(_consumers.c.user_id == user_id)
     if consumer_type == UNKNOWN_CONSUMER_TYPE:
-        query = query.where(_consumers.c.consumer_type.is_(None))
+        conditions.append(_consumers.c.consumer_type.is_(None))
     elif consumer_type is not None:
-        query = query.where(_consumers.c.consumer_type == consumer_type)
+        conditions.append(_consumers.c.consumer_type == consumer_type)
+    held = _consumers.join(_alloc, _alloc.c.consumer_id == _consumers.c.id)
+    sums = conn.execute(
+        sa.select(_consumers.c.consumer_type, _rc.c.name, sa.func.sum(_alloc.c.used))
+        .select_from(held.join(_rc, _rc.c.id == _alloc.c.resource_class_id))
+        .where(*conditions)
+        .group_by(_consumers.c.consumer_type, _rc.c.name)
+    ).all()
+    counts = conn.execute(
+        sa.select(_consumers.c.consumer_type, sa.func.count(sa.distinct(_consumers.c.id)))
+        .select_from(held)
+        .where(*conditions)
+        .group_by(_consumers.c.consumer_type)
+    ).all()
+    # A type never set (NULL) is reported as "unknown", together with any
+    # consumer whose type was set to that name.
     usages: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    consumers: dict[str, set[int]] = collections.defaultdict(set)
-    for kind, consumer_id, resource_class, used in conn.execute(query):
-        kind = kind or UNKNOWN_CONSUMER_TYPE
-        usages[kind][resource_class] += used
-        consumers[kind].add(consumer_id)
+    for kind, resource_class, used in sums:
+        usages[kind or UNKNOWN_CONSUMER_TYPE][resource_class] += int(used)
+    consumers: collections.Counter = collections.Counter()
+    for kind, count in counts:
+        consumers[kind or UNKNOWN_CONSUMER_TYPE] += int(count)
     return [
-        UsageByConsumerType(kind, len(consumers[kind]), dict(usages[kind]))
+        UsageByConsumerType(kind, consumers[kind], dict(usages[kind]))
         for kind in sorted(usages)
     ]
