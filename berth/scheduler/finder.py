@@ -98,17 +98,11 @@ def _group_checks(index: CandidateIndex, group: RequestGroup) -> list[tuple[str,
         mask = column.fits(amount) if column is not None else np.zeros(index.size, dtype=bool)
         checks.append((f"{prefix}{rc}:{amount}", mask))
     for any_of in group.traits.any_of:
-        mask = np.zeros(index.size, dtype=bool)
-        for trait in any_of:
-            mask |= index.trait_column(trait)
-        checks.append((f"{prefix}trait {'|'.join(sorted(any_of))}", mask))
+        checks.append((f"{prefix}trait {'|'.join(sorted(any_of))}", index.any_trait(any_of)))
     for trait in sorted(group.traits.forbidden):
         checks.append((f"{prefix}without trait {trait}", ~index.trait_column(trait)))
     for any_of in group.aggregates.any_of:
-        mask = np.zeros(index.size, dtype=bool)
-        for aggregate in any_of:
-            mask |= index.aggregate_column(aggregate)
-        checks.append((f"{prefix}member of {'|'.join(sorted(any_of))}", mask))
+        checks.append((f"{prefix}member of {'|'.join(sorted(any_of))}", index.any_aggregate(any_of)))
     for aggregate in sorted(group.aggregates.forbidden):
         checks.append((f"{prefix}not member of {aggregate}", ~index.aggregate_column(aggregate)))
     if group.in_tree is not None:
@@ -120,7 +114,7 @@ def _group_checks(index: CandidateIndex, group: RequestGroup) -> list[tuple[str,
     return checks
 
 
-def _diagnose(index: CandidateIndex, request: CandidateRequest) -> Diagnosis:
+def _diagnose(index: HostIndex, request: CandidateRequest) -> Diagnosis:
     """Each requirement alone, counted per host (a tree meets it when any
     of its providers does). An approximation of the search's rules (it
     ignores sharing providers and how groups combine) that is enough to
@@ -131,8 +125,7 @@ def _diagnose(index: CandidateIndex, request: CandidateRequest) -> Diagnosis:
     unmet = np.zeros(index.size, dtype=np.int64)
     counts, missing_by = [], []
     for label, mask in checks:
-        met = np.zeros(index.size, dtype=bool)
-        met[index.root[np.flatnonzero(mask & alive)]] = True
+        met = index.roots_of(np.flatnonzero(mask & alive))
         counts.append(RequirementCount(label, int(np.count_nonzero(met & hosts))))
         unmet += hosts & ~met
         missing_by.append((label, ~met))
@@ -141,7 +134,7 @@ def _diagnose(index: CandidateIndex, request: CandidateRequest) -> Diagnosis:
     closest = tuple(
         RejectedHost(
             index.uuid(int(slot)),
-            getattr(index, "cells", {}).get(index.uuid(int(slot))),
+            index.cells.get(index.uuid(int(slot))),
             tuple(label for label, missing in missing_by if missing[slot]),
         )
         for slot in order

@@ -140,6 +140,26 @@ class CandidateIndex:
         column = self.aggregate_columns.get(aggregate)
         return column if column is not None else np.zeros(self.size, dtype=bool)
 
+    def any_trait(self, traits: Iterable[str]) -> np.ndarray:
+        """Slots holding at least one of ``traits``."""
+        mask = np.zeros(self.size, dtype=bool)
+        for trait in traits:
+            mask |= self.trait_column(trait)
+        return mask
+
+    def any_aggregate(self, aggregates: Iterable[str]) -> np.ndarray:
+        """Slots in at least one of ``aggregates``."""
+        mask = np.zeros(self.size, dtype=bool)
+        for aggregate in aggregates:
+            mask |= self.aggregate_column(aggregate)
+        return mask
+
+    def roots_of(self, slots: np.ndarray) -> np.ndarray:
+        """Mask of the roots of ``slots``."""
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.root[slots]] = True
+        return mask
+
     def tree_of(self, root_slot: int) -> set[int]:
         return self.trees.get(root_slot, set())
 

@@ -83,34 +83,16 @@ class _Masks:
         """Providers that by themselves meet ``requirement``."""
         mask = self.index.alive.copy()
         for any_of in requirement.any_of:
-            mask &= self.any_trait(any_of)
+            mask &= self.index.any_trait(any_of)
         if requirement.forbidden:
-            mask &= ~self.any_trait(requirement.forbidden)
-        return mask
-
-    def any_trait(self, traits: frozenset[str]) -> np.ndarray:
-        mask = self.none()
-        for trait in traits:
-            mask |= self.index.trait_column(trait)
-        return mask
-
-    def any_aggregate(self, aggregates: frozenset[str]) -> np.ndarray:
-        mask = self.none()
-        for aggregate in aggregates:
-            mask |= self.index.aggregate_column(aggregate)
+            mask &= ~self.index.any_trait(requirement.forbidden)
         return mask
 
     def in_aggregates(self, requirement: AggregateRequirement) -> np.ndarray:
         """Members of every ``any_of`` set (all providers if none)."""
         mask = self.index.alive.copy()
         for any_of in requirement.any_of:
-            mask &= self.any_aggregate(any_of)
-        return mask
-
-    def anchors_of(self, slots: np.ndarray) -> np.ndarray:
-        """Mask of the roots of ``slots``."""
-        mask = self.none()
-        mask[self.index.root[slots]] = True
+            mask &= self.index.any_aggregate(any_of)
         return mask
 
 
@@ -219,14 +201,14 @@ class Search:
                 raise NoCandidates
         forbidden_aggregates = None
         if group.aggregates.forbidden:
-            forbidden_aggregates = masks.any_aggregate(group.aggregates.forbidden)
+            forbidden_aggregates = index.any_aggregate(group.aggregates.forbidden)
         if spreads:
             # Traits and aggregates are judged per candidate (below); only
             # forbidden traits can be applied to providers one by one.
             eligible = index.alive.copy()
             if group.traits.forbidden:
-                eligible &= ~masks.any_trait(group.traits.forbidden)
-            if group.traits.any_of and not masks.any_trait(
+                eligible &= ~index.any_trait(group.traits.forbidden)
+            if group.traits.any_of and not index.any_trait(
                 frozenset().union(*group.traits.any_of)
             ).any():
                 raise NoCandidates
@@ -270,7 +252,7 @@ class Search:
         for giver in search.givers.values():
             providers &= giver
         search.eligible = providers
-        anchors = self.masks.anchors_of(np.flatnonzero(providers))
+        anchors = self.index.roots_of(np.flatnonzero(providers))
         search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]
         for slot in search.sharing_eligible:
             anchors |= self._sharing_anchors(slot)
@@ -287,7 +269,7 @@ class Search:
                 local &= search.member_of | search.member_of[roots]
             if search.forbidden_aggregates is not None:
                 local &= ~(search.forbidden_aggregates | search.forbidden_aggregates[roots])
-            for_class = self.masks.anchors_of(np.flatnonzero(local))
+            for_class = self.index.roots_of(np.flatnonzero(local))
             if tree_root is None:
                 # A sharing provider outside member_of is not offered to
                 # other trees, even those whose root is a member.
@@ -325,8 +307,8 @@ class Search:
         of the sharing provider at ``slot``, its own root included."""
         cached = self._anchors_of_sharing.get(slot)
         if cached is None:
-            members = self.masks.any_aggregate(self.index.aggregates[slot]) & self.index.alive
-            cached = self.masks.anchors_of(np.flatnonzero(members))
+            members = self.index.any_aggregate(self.index.aggregates[slot]) & self.index.alive
+            cached = self.index.roots_of(np.flatnonzero(members))
             cached[self.index.root[slot]] = True
             self._anchors_of_sharing[slot] = cached
         return cached
