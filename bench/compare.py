@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -388,7 +388,7 @@ def record(providers: int, figures: list[Figure], command: str) -> None:
     path.write_text(text)
 
 
-def main(argv: list[str] | None = None, timer: Callable[[], float] = time.perf_counter) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, action="append",
                         help="compute nodes (repeatable; default 1000 and 10000)")
@@ -401,10 +401,10 @@ def main(argv: list[str] | None = None, timer: Callable[[], float] = time.perf_c
     command = "python bench/compare.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     result: dict = {}
     for providers in args.providers or [1_000, 10_000]:
-        started = timer()
+        started = time.perf_counter()
         figures = run(providers, args.repeats, args.claim_seconds, args.seed)
         Console().print(table(providers, figures))
-        console.log(f"{providers} compute nodes: {timer() - started:.0f} s in all")
+        console.log(f"{providers} compute nodes: {time.perf_counter() - started:.0f} s in all")
         if not args.no_record:
             record(providers, figures, command)
         result = {"providers": providers} | {
