@@ -1,4 +1,4 @@
-"""The command line: ``berth serve`` and ``berth db upgrade``."""
+"""The command line: ``berth serve``, ``berth db upgrade`` and ``berth agent``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from berth.agent import command as agent_command
 from berth.config import Settings, SettingsError, load_settings
 
 # Environment variables through which ``serve`` hands its settings to worker
@@ -17,6 +18,9 @@ CONFIG_FILE_VARIABLE = "BERTH_CONFIG_FILE"  # read by berth.service.app_from_env
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "agent":
+        # A client of berth: its own configuration, not the server's settings.
+        return args.run_agent(args)
     try:
         settings = _settings(args)
     except (SettingsError, OSError) as exc:
@@ -40,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema")
     _add_common(upgrade)
     upgrade.set_defaults(run=_upgrade)
+
+    agent = commands.add_parser("agent", help="report a host to berth and run its builds (docs/agent.md)")
+    agent_command.add_arguments(agent)
+    agent.set_defaults(run_agent=lambda args: agent_command.run(args, agent))
     return parser
 
 
