@@ -122,6 +122,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (AgentConfigError, OSError) as exc:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request at INFO: one line a poll interval says nothing.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     agent = Agent(config)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: agent.stop())
