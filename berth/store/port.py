@@ -11,7 +11,7 @@ Driver errors never leave a backend: they become ``berth.placement.errors``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from berth.placement.model import (
     ConsumerAllocations,
@@ -31,6 +31,11 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
+
+if TYPE_CHECKING:
+    # Only named in annotations: berth.conductor.model imports the scheduler,
+    # which imports this port.
+    from berth.conductor.model import Assignment, Build
 
 
 class Store(Protocol):
@@ -210,3 +215,28 @@ class Store(Protocol):
         parent, traits, aggregates, inventories or usages, and the renaming
         or deletion of a resource class (which the backend may answer with a
         complete read)."""
+
+    # -- builds (berth's own: berth/conductor/) ---------------------------------
+
+    def create_build(self, build: Build) -> Build:
+        """Keep a new build; it is answered at version 1. Raises BuildExists."""
+
+    def get_build(self, build_id: str) -> Build:
+        """Raises BuildNotFound."""
+
+    def list_builds(self, limit: int, marker: str | None = None) -> list[Build]:
+        """Up to ``limit`` builds in the order they were created, from the
+        one after ``marker``. Raises BuildNotFound for an unknown marker."""
+
+    def save_build(self, build: Build) -> Build:
+        """Replace the build if the stored version is still
+        ``build.version`` (compare-and-set); answers it at the next
+        version. Raises ConcurrentUpdate when the version moved,
+        BuildNotFound."""
+
+    def list_build_work(self, limit: int) -> list[Build]:
+        """Up to ``limit`` builds that wait for a conductor
+        (``Build.needs_conductor``), oldest first."""
+
+    def list_assignments(self, host: str) -> list[Assignment]:
+        """The attempts building on ``host`` (a root provider) now."""

@@ -78,7 +78,21 @@ _V1 = [
 # 2: a provider's cell (berth's own attribute; not guarded by the generation).
 _V2 = ["ALTER TABLE {ks}.tree ADD IF NOT EXISTS cell text"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# 3: berth's own builds (berth/conductor/, store/cassandra/builds.py): a
+# build is one partition; its creation order, the conductor's queue and the
+# hosts with running attempts are lookups written ahead of the build's
+# compare-and-set and checked on read.
+_V3 = [
+    "CREATE TABLE IF NOT EXISTS {ks}.builds (id text PRIMARY KEY, version int, body text)",
+    """CREATE TABLE IF NOT EXISTS {ks}.build_order (
+        bucket text, created_at double, id text, PRIMARY KEY (bucket, created_at, id))""",
+    """CREATE TABLE IF NOT EXISTS {ks}.build_work (
+        bucket text, build_id text, version int, PRIMARY KEY (bucket, build_id, version))""",
+    """CREATE TABLE IF NOT EXISTS {ks}.build_hosts (
+        host text, build_id text, version int, PRIMARY KEY (host, build_id, version))""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 
 
 def upgrade(conn: Connection) -> None:

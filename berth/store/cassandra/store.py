@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from berth.placement import errors
 from berth.placement.model import (
@@ -32,10 +33,13 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
-from berth.store.cassandra import bulk, catalog, changes, inventories, providers, reads, schema, trees
+from berth.store.cassandra import builds, bulk, catalog, changes, inventories, providers, reads, schema, trees
 from berth.store.cassandra.claims import ClaimWriter, check_consumer_generation, read_consumer
 from berth.store.cassandra.session import Connection
 from berth.store.cassandra.url import CassandraUrl
+
+if TYPE_CHECKING:
+    from berth.conductor.model import Assignment, Build
 
 # Seconds between two passes of the reaper in one process; each pass is a
 # scan of the (small) table of in-flight claims.
@@ -257,6 +261,26 @@ class CassandraStore:
         return changes.read_changes(
             self.conn, cursor, lambda uuids: reads.snapshots(self.conn, self.locator, uuids)
         )
+
+    # -- builds (berth's own) ---------------------------------------------------
+
+    def create_build(self, build: Build) -> Build:
+        return builds.create_build(self.conn, build)
+
+    def get_build(self, build_id: str) -> Build:
+        return builds.get_build(self.conn, build_id)
+
+    def list_builds(self, limit: int, marker: str | None = None) -> list[Build]:
+        return builds.list_builds(self.conn, limit, marker)
+
+    def save_build(self, build: Build) -> Build:
+        return builds.save_build(self.conn, build)
+
+    def list_build_work(self, limit: int) -> list[Build]:
+        return builds.list_build_work(self.conn, limit)
+
+    def list_assignments(self, host: str) -> list[Assignment]:
+        return builds.list_assignments(self.conn, host)
 
     # -- the reaper ------------------------------------------------------------
 

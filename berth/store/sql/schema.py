@@ -159,3 +159,28 @@ removed_providers = sa.Table(
     sa.Column("uuid", sa.String(36), primary_key=True),
     sa.Column("change_seq", sa.BigInteger, nullable=False, index=True),
 )
+
+
+# berth's own builds (berth/conductor/; migration 0004): one JSON document
+# per build, replaced whole under compare-and-set on ``version``. ``seq``
+# orders builds by creation (paging); ``needs_work`` is the conductor's
+# queue; ``build_hosts`` the hosts where a build has an attempt running,
+# for the agents' polls. All three are written in the transaction that
+# saves the document.
+builds = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("needs_work", sa.Boolean, nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+build_hosts = sa.Table(
+    "build_hosts",
+    metadata,
+    sa.Column("host", sa.String(36), primary_key=True),
+    sa.Column("build_seq", sa.Integer, sa.ForeignKey("builds.seq"), primary_key=True),
+    sa.Index(None, "build_seq"),
+)

@@ -7,6 +7,7 @@ Each method is one transaction: reads in ``reading()``, writes in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from berth.placement.model import (
     ConsumerAllocations,
@@ -28,6 +29,7 @@ from berth.placement.model import (
 from berth.placement.query import ProviderQuery
 from berth.store.sql import (
     allocations,
+    builds,
     bulk,
     catalog,
     changes,
@@ -37,6 +39,9 @@ from berth.store.sql import (
     usages,
 )
 from berth.store.sql.engine import Database
+
+if TYPE_CHECKING:
+    from berth.conductor.model import Assignment, Build
 
 
 class SqlStore:
@@ -221,3 +226,29 @@ class SqlStore:
     def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
         with self.database.reading(snapshot=True) as conn:
             return changes.read_changes(conn, cursor)
+
+    # -- builds (berth's own) ---------------------------------------------------
+
+    def create_build(self, build: Build) -> Build:
+        with self.database.writing() as conn:
+            return builds.create_build(conn, build)
+
+    def get_build(self, build_id: str) -> Build:
+        with self.database.reading() as conn:
+            return builds.get_build(conn, build_id)
+
+    def list_builds(self, limit: int, marker: str | None = None) -> list[Build]:
+        with self.database.reading() as conn:
+            return builds.list_builds(conn, limit, marker)
+
+    def save_build(self, build: Build) -> Build:
+        with self.database.writing() as conn:
+            return builds.save_build(conn, build)
+
+    def list_build_work(self, limit: int) -> list[Build]:
+        with self.database.reading() as conn:
+            return builds.list_build_work(conn, limit)
+
+    def list_assignments(self, host: str) -> list[Assignment]:
+        with self.database.reading() as conn:
+            return builds.list_assignments(conn, host)

@@ -31,6 +31,10 @@ _TABLES = {
     "consumers_by_project": "project",
     "claim_tx": "tx",
     "changes": "bucket",
+    "builds": "id",
+    "build_order": "bucket",
+    "build_work": "bucket",
+    "build_hosts": "host",
 }
 
 
