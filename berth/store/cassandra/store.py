@@ -8,6 +8,7 @@ in ``session.py``; nothing above this package sees the driver.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,9 +42,13 @@ from berth.store.cassandra.url import CassandraUrl
 if TYPE_CHECKING:
     from berth.conductor.model import Assignment, Build
 
+log = logging.getLogger(__name__)
+
 # Seconds between two passes of the reaper in one process; each pass is a
 # scan of the (small) table of in-flight claims.
 REAP_INTERVAL_S = 10.0
+# Seconds ``close`` waits for a reaper pass still running.
+REAPER_JOIN_S = 15.0
 
 
 class CassandraStore:
@@ -54,11 +59,16 @@ class CassandraStore:
         self.claims = ClaimWriter(self.conn, self.locator)
         self._last_reap = 0.0
         self._reap_lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
 
     def upgrade(self) -> None:
         schema.upgrade(self.conn)
 
     def close(self) -> None:
+        with self._reap_lock:
+            reaper = self._reaper
+        if reaper is not None:
+            reaper.join(REAPER_JOIN_S)
         self.conn.close()
 
     # -- resource classes ----------------------------------------------------
@@ -289,11 +299,22 @@ class CassandraStore:
         return self.claims.reap()
 
     def _maybe_reap(self) -> None:
+        """Start a reaper pass in the background, at most every
+        REAP_INTERVAL_S. A claim never waits for it: the pass begins with a
+        range scan of ``claim_tx``, and a range read has no speculative
+        retry, so while a killed node is not yet convicted by the others
+        (about 20 s) a scan that picked it as a replica waits for the full
+        read timeout and fails; inline, that failed the claim with a 503."""
         now = time.monotonic()
-        if now - self._last_reap < REAP_INTERVAL_S or not self._reap_lock.acquire(blocking=False):
-            return
-        try:
+        with self._reap_lock:
+            if now - self._last_reap < REAP_INTERVAL_S or (self._reaper is not None and self._reaper.is_alive()):
+                return
             self._last_reap = now
+            self._reaper = threading.Thread(target=self._reap_in_background, name="berth-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap_in_background(self) -> None:
+        try:
             self.claims.reap()
-        finally:
-            self._reap_lock.release()
+        except errors.BerthError as exc:  # the next pass tries again
+            log.warning("a reaper pass failed: %s", exc)
