@@ -21,12 +21,16 @@ compat:
 	scripts/install-python test
 	.venv/bin/python -m tests.compat.run $(COMPAT_ARGS)
 
-# The 3-node Cassandra node-kill tests (several minutes; not part of `make test`):
-# LWTs, and claims through a berth server, while a node is SIGKILLed and restarted.
+# Cassandra on 3 nodes with replication factor 3 (several minutes; not part
+# of `make test`): first the node-kill tests (LWTs, and claims through a berth
+# server, while a node is SIGKILLed and restarted), then the store suite on a
+# 3-node cluster the session starts and stops. One cluster at a time.
 test-cluster:
 	scripts/install-system-packages
 	scripts/install-python test
 	.venv/bin/pytest -m cassandra_cluster tests/backends/cassandra
+	env -u BERTH_TEST_CASSANDRA_HOSTS BERTH_TEST_CASSANDRA_NODES=3 .venv/bin/pytest -m cassandra tests/backends \
+		--ignore=tests/backends/cassandra/test_cluster_script.py
 
 # berth beside OpenStack Placement 16.0.0 (installed from PyPI into its own
 # virtualenv under .cache/peer), at 1,000 and 10,000 compute nodes, then

@@ -1,11 +1,15 @@
-"""A berth store on a one-node Cassandra cluster, shared by a test session.
+"""A berth store on a Cassandra cluster, shared by a test session.
 
 The cluster is the one named by ``BERTH_TEST_CASSANDRA_HOSTS`` (scripts/run-tests
-starts it with deploy/cassandra/cluster and stops it by PID), or else one
-this session starts and stops itself. Creating tables in Cassandra takes
-seconds, so each xdist worker creates its keyspace once and every test gets
-it emptied: the partitions of each table are deleted, which on a small
-keyspace is much faster than TRUNCATE (which flushes and snapshots).
+starts one node with deploy/cassandra/cluster and stops it by PID), or else
+one this session starts and stops itself: one node, or as many as
+``BERTH_TEST_CASSANDRA_NODES`` says (3 for ``make test-cluster``). The
+keyspace's replication factor is the number of nodes (of contact points
+given), so on three nodes every write and LWT needs two replicas, as in
+production. Creating tables in Cassandra takes seconds, so each xdist
+worker creates its keyspace once and every test gets it emptied: the
+partitions of each table are deleted, which on a small keyspace is much
+faster than TRUNCATE (which flushes and snapshots).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from berth.store.cassandra.store import CassandraStore
 from tests.backends.cassandra.cluster_script import ScriptCluster, require_tools, stop_and_check
 
 HOSTS_VARIABLE = "BERTH_TEST_CASSANDRA_HOSTS"
+NODES_VARIABLE = "BERTH_TEST_CASSANDRA_NODES"
 
 # Tables wiped between tests, with their partition-key columns.
 _TABLES = {
@@ -45,8 +50,9 @@ def cassandra_hosts(tmp_path_factory, worker: int):
         yield given
         return
     require_tools()
-    # 127.0.<40 + worker>.1: apart from the cluster-script tests' addresses.
-    cluster = ScriptCluster(tmp_path_factory.mktemp("cassandra-store"), f"127.0.{40 + worker}", 1)
+    nodes = int(os.environ.get(NODES_VARIABLE, "1"))
+    # 127.0.<40 + worker>.i: apart from the cluster-script tests' addresses.
+    cluster = ScriptCluster(tmp_path_factory.mktemp("cassandra-store"), f"127.0.{40 + worker}", nodes)
     cluster.start()  # fails the session (never skips) when it cannot start
     try:
         yield ",".join(cluster.contact_points)
@@ -55,7 +61,8 @@ def cassandra_hosts(tmp_path_factory, worker: int):
 
 
 def open_session_store(hosts: str, worker: int) -> CassandraStore:
-    store = CassandraStore(f"cassandra://{hosts}/berth_test_gw{worker}?rf=1")
+    replicas = len(hosts.split(","))
+    store = CassandraStore(f"cassandra://{hosts}/berth_test_gw{worker}?rf={replicas}")
     store.upgrade()
     return store
 
