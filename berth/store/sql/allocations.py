@@ -5,6 +5,10 @@ set in one fixed order, so concurrent claims queue instead of deadlocking),
 checks consumer generations, inventories, unit rules and capacity against
 the locked state, writes, and bumps the generations. Nothing is retried
 inside the transaction: a conflict is reported, never papered over.
+
+The claim is the hottest write (a scheduler makes one per placement), so
+its statements are prepared (prepared.py): built once with Core, run on the
+driver's cursor.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from berth.placement.model import (
 )
 from berth.store.sql import catalog, changes, providers, schema
 from berth.store.sql.engine import as_utc, utcnow
+from berth.store.sql.prepared import Prepared, in_list, in_values
 from berth.store.sql.providers import ProviderRow
 
 _alloc = schema.allocations
 _consumers = schema.consumers
 _inv = schema.inventories
 _rc = schema.resource_classes
+_rp = schema.resource_providers
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,27 +50,119 @@ class _ConsumerRow:
     consumer: Consumer
 
 
-def _to_consumer(record: Row) -> _ConsumerRow:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LockedProvider:
+    """What a claim needs of a provider it holds the lock on."""
+
+    id: int
+    uuid: str
+    generation: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Capacity:
+    """One inventory of a locked provider and what others already use of it."""
+
+    class_id: int
+    inventory: Inventory
+    used: int
+
+
+_CONSUMER_COLUMNS = (
+    _consumers.c.id, _consumers.c.uuid, _consumers.c.project_id, _consumers.c.user_id,
+    _consumers.c.generation, _consumers.c.consumer_type,
+)
+
+
+def _to_consumer(record: Sequence) -> _ConsumerRow:
+    consumer_id, uuid, project_id, user_id, generation, consumer_type = record
     return _ConsumerRow(
-        record.id,
+        consumer_id,
         Consumer(
-            uuid=record.uuid,
-            project_id=record.project_id,
-            user_id=record.user_id,
-            generation=record.generation,
-            consumer_type=record.consumer_type or UNKNOWN_CONSUMER_TYPE,
+            uuid=uuid,
+            project_id=project_id,
+            user_id=user_id,
+            generation=generation,
+            consumer_type=consumer_type or UNKNOWN_CONSUMER_TYPE,
         ),
     )
 
 
-def _lock_consumers(conn: Connection, uuids: Iterable[str]) -> dict[str, _ConsumerRow]:
-    query = (
-        sa.select(_consumers)
-        .where(_consumers.c.uuid.in_(sorted(set(uuids))))
-        .order_by(_consumers.c.uuid)
-        .with_for_update()
+# -- the claim's statements ----------------------------------------------------------
+
+_LOCK_CONSUMERS = Prepared(lambda size: (
+    sa.select(*_CONSUMER_COLUMNS)
+    .where(_consumers.c.uuid.in_(in_list("uuid", size)))
+    .order_by(_consumers.c.uuid)
+    .with_for_update()
+))
+_HELD_BY_CONSUMERS = Prepared(lambda size: (
+    sa.select(_alloc.c.consumer_id, _rp.c.uuid)
+    .join(_rp, _rp.c.id == _alloc.c.resource_provider_id)
+    .where(_alloc.c.consumer_id.in_(in_list("consumer", size)))
+))
+_LOCK_PROVIDERS = Prepared(lambda size: (
+    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.generation)
+    .where(_rp.c.uuid.in_(in_list("uuid", size)))
+    .order_by(_rp.c.id)
+    .with_for_update()
+))
+_used = (
+    sa.select(sa.func.coalesce(sa.func.sum(_alloc.c.used), 0))
+    .where(
+        _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
+        _alloc.c.resource_class_id == _inv.c.resource_class_id,
     )
-    return {r.uuid: _to_consumer(r) for r in conn.execute(query)}
+    .scalar_subquery()
+)
+_CAPACITIES = Prepared(lambda size: (
+    sa.select(
+        _inv.c.resource_provider_id, _rc.c.name, _inv.c.resource_class_id,
+        _inv.c.total, _inv.c.reserved, _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size,
+        _inv.c.allocation_ratio, _used,
+    )
+    .join(_rc, _rc.c.id == _inv.c.resource_class_id)
+    .where(_inv.c.resource_provider_id.in_(in_list("provider", size)))
+))
+_DELETE_ALLOCATIONS = Prepared(lambda size: (
+    _alloc.delete().where(_alloc.c.consumer_id.in_(in_list("consumer", size)))
+))
+_DELETE_CONSUMER = Prepared(lambda: _consumers.delete().where(_consumers.c.id == sa.bindparam("consumer")))
+_INSERT_CONSUMER = Prepared(lambda: (
+    _consumers.insert()
+    .values(
+        uuid=sa.bindparam("uuid"), project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
+        consumer_type=sa.bindparam("consumer_type"), generation=1, created_at=sa.bindparam("now"),
+    )
+    .returning(_consumers.c.id)
+))
+_UPDATE_CONSUMER = Prepared(lambda keep_type: (
+    _consumers.update()
+    .where(_consumers.c.id == sa.bindparam("consumer"), _consumers.c.generation == sa.bindparam("generation"))
+    .values(
+        project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
+        generation=_consumers.c.generation + 1, updated_at=sa.bindparam("now"),
+        **({} if keep_type else {"consumer_type": sa.bindparam("consumer_type")}),
+    )
+))
+_INSERT_ALLOCATION = Prepared(lambda: _alloc.insert().values(
+    resource_provider_id=sa.bindparam("provider"), consumer_id=sa.bindparam("consumer"),
+    resource_class_id=sa.bindparam("resource_class"), used=sa.bindparam("used"),
+    created_at=sa.bindparam("now"),
+))
+_BUMP_GENERATION = Prepared(lambda: (
+    _rp.update()
+    .where(_rp.c.id == sa.bindparam("provider"), _rp.c.generation == sa.bindparam("generation"))
+    .values(generation=_rp.c.generation + 1, updated_at=sa.bindparam("now"))
+))
+
+
+def _lock_consumers(conn: Connection, uuids: Iterable[str]) -> dict[str, _ConsumerRow]:
+    ordered = sorted(set(uuids))
+    if not ordered:
+        return {}
+    records = _LOCK_CONSUMERS.rows(conn, in_values("uuid", ordered), shape=len(ordered))
+    return {record[1]: _to_consumer(record) for record in records}
 
 
 def _check_consumer_generation(claim: ConsumerClaim, row: _ConsumerRow | None) -> None:
@@ -79,155 +177,140 @@ def _check_consumer_generation(claim: ConsumerClaim, row: _ConsumerRow | None) -
         )
 
 
-def _current_allocations(conn: Connection, consumer_ids: list[int]) -> list[Row]:
-    if not consumer_ids:
-        return []
-    return conn.execute(
-        sa.select(_alloc.c.resource_provider_id, _alloc.c.consumer_id, schema.resource_providers.c.uuid)
-        .join(schema.resource_providers, schema.resource_providers.c.id == _alloc.c.resource_provider_id)
-        .where(_alloc.c.consumer_id.in_(consumer_ids))
-    ).all()
+def _lock_providers(conn: Connection, uuids: set[str]) -> dict[str, _LockedProvider]:
+    """Lock providers in one fixed order (so two writers never deadlock)."""
+    if not uuids:
+        return {}
+    ordered = sorted(uuids)
+    records = _LOCK_PROVIDERS.rows(conn, in_values("uuid", ordered), shape=len(ordered))
+    locked = {uuid: _LockedProvider(provider_id, uuid, generation) for provider_id, uuid, generation in records}
+    missing = uuids - locked.keys()
+    if missing:
+        raise errors.ResourceProviderNotFound(sorted(missing)[0])
+    return locked
 
 
 def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None:
     consumer_rows = _lock_consumers(conn, (c.consumer_uuid for c in claims))
     for claim in claims:
         _check_consumer_generation(claim, consumer_rows.get(claim.consumer_uuid))
-    old = _current_allocations(conn, [r.id for r in consumer_rows.values()])
+    consumer_ids = sorted(r.id for r in consumer_rows.values())
+    held: list[tuple[int, str]] = (
+        _HELD_BY_CONSUMERS.rows(conn, in_values("consumer", consumer_ids), shape=len(consumer_ids))
+        if consumer_ids else []
+    )
     cleared_ids = {consumer_rows[c.consumer_uuid].id for c in claims if c.clears and c.consumer_uuid in consumer_rows}
     wanted_uuids = {rp for c in claims for rp in c.allocations}
     # Placement bumps the providers a claim allocates from, and the ones a
     # cleared consumer gave back.
-    bumped_uuids = wanted_uuids | {r.uuid for r in old if r.consumer_id in cleared_ids}
-    locked = providers.lock_providers(conn, bumped_uuids | {r.uuid for r in old})
-    class_ids = catalog.resource_class_ids(conn, {rc for c in claims for a in c.allocations.values() for rc in a})
-    if consumer_rows:
-        conn.execute(_alloc.delete().where(_alloc.c.consumer_id.in_([r.id for r in consumer_rows.values()])))
-    _check_fit(conn, claims, locked, class_ids)
-    _write_claims(conn, claims, consumer_rows, locked, class_ids)
-    for uuid in sorted(bumped_uuids, key=lambda u: locked[u].id):
-        providers.bump_generation(conn, locked[uuid])
+    bumped_uuids = wanted_uuids | {uuid for consumer_id, uuid in held if consumer_id in cleared_ids}
+    locked = _lock_providers(conn, bumped_uuids | {uuid for _, uuid in held})
+    if consumer_ids:
+        _DELETE_ALLOCATIONS.run(conn, in_values("consumer", consumer_ids), shape=len(consumer_ids))
+    capacities = _capacities(conn, claims, locked)
+    _check_fit(claims, locked, capacities)
+    _write_claims(conn, claims, consumer_rows, locked, capacities)
+    now = utcnow()
+    for provider in sorted((locked[u] for u in bumped_uuids), key=lambda p: p.id):
+        if not _BUMP_GENERATION.run(conn, {"provider": provider.id, "generation": provider.generation, "now": now}):
+            raise errors.ConcurrentUpdate()
     # Usage also changed where a consumer moved away without being cleared.
-    changes.touch(conn, (row.id for row in locked.values()))
+    changes.touch(conn, (provider.id for provider in locked.values()))
+
+
+def _capacities(
+    conn: Connection, claims: Sequence[ConsumerClaim], locked: dict[str, _LockedProvider]
+) -> dict[tuple[int, str], _Capacity]:
+    """The inventories of the providers the claims allocate from, with what
+    others use of each (the claimed consumers' old allocations are already
+    deleted). Raises ResourceClassNotFound for a class that does not exist."""
+    provider_ids = sorted({locked[rp].id for c in claims for rp in c.allocations})
+    if not provider_ids:
+        return {}
+    found = {
+        (provider_id, name): _Capacity(
+            class_id,
+            Inventory(name, total, reserved, min_unit, max_unit, step_size, allocation_ratio),
+            int(used),
+        )
+        for provider_id, name, class_id, total, reserved, min_unit, max_unit, step_size, allocation_ratio, used
+        in _CAPACITIES.rows(conn, in_values("provider", provider_ids), shape=len(provider_ids))
+    }
+    known = {name for _, name in found}
+    unknown = {rc for c in claims for resources in c.allocations.values() for rc in resources} - known
+    # A class no locked provider has may still exist (the claim then fails
+    # for want of inventory) or not (ResourceClassNotFound, raised here).
+    catalog.resource_class_ids(conn, unknown)
+    return found
 
 
 def _check_fit(
-    conn: Connection,
     claims: Sequence[ConsumerClaim],
-    locked: dict[str, ProviderRow],
-    class_ids: dict[str, int],
+    locked: dict[str, _LockedProvider],
+    capacities: dict[tuple[int, str], _Capacity],
 ) -> None:
     """Every amount fits its inventory's unit rules, and every provider and
     class stays within capacity once the claims are added to what others
-    hold (the claimed consumers' old allocations are already deleted)."""
-    requested: dict[tuple[str, str], int] = collections.Counter()
+    hold."""
+    requested: dict[tuple[int, str], int] = collections.Counter()
     for claim in claims:
         for rp_uuid, resources in claim.allocations.items():
             for rc, amount in resources.items():
-                requested[(rp_uuid, rc)] += amount
-    if not requested:
-        return
-    inventories = _inventories_of(conn, {locked[rp].id for rp, _ in requested}, class_ids.values())
-    usage = _usage_of(conn, {locked[rp].id for rp, _ in requested}, class_ids.values())
+                requested[(locked[rp_uuid].id, rc)] += amount
     for claim in claims:
         for rp_uuid, resources in claim.allocations.items():
             for rc, amount in resources.items():
-                key = (locked[rp_uuid].id, class_ids[rc])
-                inventory = inventories.get(key)
-                if inventory is None:
+                key = (locked[rp_uuid].id, rc)
+                capacity = capacities.get(key)
+                if capacity is None:
                     raise errors.NoInventoryForAllocation(rp_uuid, rc)
-                if not inventory.admits(amount):
+                if not capacity.inventory.admits(amount):
                     raise errors.UnitConstraintsViolated(rp_uuid, rc)
-                if usage.get(key, 0) + requested[(rp_uuid, rc)] > inventory.capacity:
+                if capacity.used + requested[key] > capacity.inventory.capacity:
                     raise errors.CapacityExceeded(rp_uuid, rc)
-
-
-def _inventories_of(
-    conn: Connection, provider_ids: set[int], class_ids: Iterable[int]
-) -> dict[tuple[int, int], Inventory]:
-    records = conn.execute(
-        sa.select(_inv, _rc.c.name.label("resource_class"))
-        .join(_rc, _rc.c.id == _inv.c.resource_class_id)
-        .where(_inv.c.resource_provider_id.in_(provider_ids), _inv.c.resource_class_id.in_(list(class_ids)))
-    )
-    return {
-        (r.resource_provider_id, r.resource_class_id): Inventory(
-            r.resource_class, r.total, r.reserved, r.min_unit, r.max_unit, r.step_size, r.allocation_ratio
-        )
-        for r in records
-    }
-
-
-def _usage_of(
-    conn: Connection, provider_ids: set[int], class_ids: Iterable[int]
-) -> dict[tuple[int, int], int]:
-    records = conn.execute(
-        sa.select(_alloc.c.resource_provider_id, _alloc.c.resource_class_id, sa.func.sum(_alloc.c.used))
-        .where(_alloc.c.resource_provider_id.in_(provider_ids), _alloc.c.resource_class_id.in_(list(class_ids)))
-        .group_by(_alloc.c.resource_provider_id, _alloc.c.resource_class_id)
-    )
-    return {(rp, rc): int(used) for rp, rc, used in records}
 
 
 def _write_claims(
     conn: Connection,
     claims: Sequence[ConsumerClaim],
     consumer_rows: dict[str, _ConsumerRow],
-    locked: dict[str, ProviderRow],
-    class_ids: dict[str, int],
+    locked: dict[str, _LockedProvider],
+    capacities: dict[tuple[int, str], _Capacity],
 ) -> None:
     now = utcnow()
+    rows = []
     for claim in claims:
         row = consumer_rows.get(claim.consumer_uuid)
         if claim.clears:
             if row is not None:
-                conn.execute(_consumers.delete().where(_consumers.c.id == row.id))
+                _DELETE_CONSUMER.run(conn, {"consumer": row.id})
             continue
         consumer_id = _save_consumer(conn, claim, row, now)
-        conn.execute(
-            _alloc.insert(),
-            [
-                {
-                    "resource_provider_id": locked[rp_uuid].id,
-                    "consumer_id": consumer_id,
-                    "resource_class_id": class_ids[rc],
-                    "used": amount,
-                    "created_at": now,
-                }
-                for rp_uuid, resources in claim.allocations.items()
-                for rc, amount in resources.items()
-            ],
-        )
+        for rp_uuid, resources in claim.allocations.items():
+            provider_id = locked[rp_uuid].id
+            for rc, amount in resources.items():
+                rows.append({
+                    "provider": provider_id, "consumer": consumer_id,
+                    "resource_class": capacities[(provider_id, rc)].class_id, "used": amount, "now": now,
+                })
+    _INSERT_ALLOCATION.run_many(conn, rows)
 
 
 def _save_consumer(conn: Connection, claim: ConsumerClaim, row: _ConsumerRow | None, now) -> int:
     """Create the consumer (generation 1 after its first write) or update its
     owner and type and bump its generation."""
     if row is None:
-        return conn.execute(
-            _consumers.insert().values(
-                uuid=claim.consumer_uuid,
-                project_id=claim.project_id,
-                user_id=claim.user_id,
-                consumer_type=claim.consumer_type,
-                generation=1,
-                created_at=now,
-            )
-        ).inserted_primary_key[0]
-    values = {
-        "project_id": claim.project_id,
-        "user_id": claim.user_id,
-        "generation": row.consumer.generation + 1,
-        "updated_at": now,
-    }
-    if claim.consumer_type is not None:
-        values["consumer_type"] = claim.consumer_type
-    result = conn.execute(
-        _consumers.update()
-        .where(_consumers.c.id == row.id, _consumers.c.generation == row.consumer.generation)
-        .values(**values)
-    )
-    if result.rowcount != 1:
+        (consumer_id,), = _INSERT_CONSUMER.rows(conn, {
+            "uuid": claim.consumer_uuid, "project_id": claim.project_id, "user_id": claim.user_id,
+            "consumer_type": claim.consumer_type, "now": now,
+        })
+        return consumer_id
+    keep_type = claim.consumer_type is None
+    updated = _UPDATE_CONSUMER.run(conn, {
+        "consumer": row.id, "generation": row.consumer.generation, "project_id": claim.project_id,
+        "user_id": claim.user_id, "consumer_type": claim.consumer_type, "now": now,
+    }, shape=keep_type)
+    if updated != 1:
         raise errors.ConcurrentUpdate()
     return row.id
 
@@ -251,7 +334,7 @@ def delete_consumer_allocations(conn: Connection, consumer_uuid: str) -> None:
 
 
 def get_consumer_allocations(conn: Connection, consumer_uuid: str) -> ConsumerAllocations:
-    record = conn.execute(sa.select(_consumers).where(_consumers.c.uuid == consumer_uuid)).one_or_none()
+    record = conn.execute(sa.select(*_CONSUMER_COLUMNS).where(_consumers.c.uuid == consumer_uuid)).one_or_none()
     if record is None:
         return ConsumerAllocations(consumer=None, allocations=())
     row = _to_consumer(record)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot
 from berth.store.sql import schema
+from berth.store.sql.prepared import Prepared, in_list, in_values
 
 _rp = schema.resource_providers
 _counter = schema.change_counter
@@ -78,11 +79,37 @@ def catalog_changed(conn: Connection) -> None:
     _pending(conn).catalog = True
 
 
+_BUMP_COUNTER = Prepared(lambda: (
+    _counter.update().where(_counter.c.id == 1)
+    .values(seq=_counter.c.seq + 1).returning(_counter.c.seq)
+))
+_STAMP = Prepared(lambda size: (
+    _rp.update().where(_rp.c.id.in_(in_list("provider", size))).values(change_seq=sa.bindparam("seq"))
+))
+# Stamps go out in slices of at most this many providers (one statement each).
+_STAMP_SLICE = 500
+
+
 def flush(conn: Connection) -> None:
     """Stamp what this transaction changed; called just before commit."""
     pending: _Pending | None = conn.info.pop(_PENDING, None)
     if pending is None or not (pending.touched or pending.removed or pending.catalog):
         return
+    if pending.removed or pending.catalog:
+        seq, forgotten = _bump_counter_for_removals(conn, pending)
+    else:
+        (seq,), = _BUMP_COUNTER.rows(conn)
+    ids = sorted(pending.touched)
+    for start in range(0, len(ids), _STAMP_SLICE):
+        chunk = ids[start:start + _STAMP_SLICE]
+        _STAMP.run(conn, {"seq": seq, **in_values("provider", chunk)}, shape=len(chunk))
+    if pending.removed:
+        conn.execute(_removed.delete().where(_removed.c.uuid.in_(sorted(pending.removed))))
+        conn.execute(_removed.insert(), [{"uuid": u, "change_seq": seq} for u in sorted(pending.removed)])
+        conn.execute(_removed.delete().where(_removed.c.change_seq <= forgotten))
+
+
+def _bump_counter_for_removals(conn: Connection, pending: _Pending) -> tuple[int, int]:
     values: dict = {"seq": _counter.c.seq + 1}
     if pending.catalog:
         values["catalog_seq"] = _counter.c.seq + 1
@@ -95,24 +122,24 @@ def flush(conn: Connection) -> None:
         _counter.update().where(_counter.c.id == 1).values(**values)
         .returning(_counter.c.seq, _counter.c.forgotten_seq)
     ).one()
-    ids = sorted(pending.touched)
-    for start in range(0, len(ids), 500):
-        conn.execute(_rp.update().where(_rp.c.id.in_(ids[start:start + 500])).values(change_seq=seq))
-    if pending.removed:
-        conn.execute(_removed.delete().where(_removed.c.uuid.in_(sorted(pending.removed))))
-        conn.execute(_removed.insert(), [{"uuid": u, "change_seq": seq} for u in sorted(pending.removed)])
-        conn.execute(_removed.delete().where(_removed.c.change_seq <= forgotten))
+    return seq, forgotten
+
+
+_READ_COUNTER = Prepared(lambda: sa.select(
+    _counter.c.store_id, _counter.c.seq, _counter.c.catalog_seq, _counter.c.forgotten_seq
+).where(_counter.c.id == 1))
+_REMOVED_SINCE = Prepared(lambda: sa.select(_removed.c.uuid).where(_removed.c.change_seq > sa.bindparam("after")))
 
 
 def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
-    counter = conn.execute(sa.select(_counter).where(_counter.c.id == 1)).one()
-    now = _Cursor(counter.store_id, counter.seq, counter.catalog_seq)
+    (store_id, seq, catalog_seq, forgotten_seq), = _READ_COUNTER.rows(conn)
+    now = _Cursor(store_id, seq, catalog_seq)
     since = _Cursor.decode(cursor_text)
     complete = (
         since is None
         or since.store_id != now.store_id
         or since.catalog_seq != now.catalog_seq
-        or since.seq < counter.forgotten_seq
+        or since.seq < forgotten_seq
         or since.seq > now.seq
     )
     if complete:
@@ -121,78 +148,96 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
         return ProviderChanges(now.encode(), False, ())
     changed = _snapshots(conn, since.seq)
     present = {p.uuid for p in changed}
-    removed = conn.execute(
-        sa.select(_removed.c.uuid).where(_removed.c.change_seq > since.seq)
-    ).scalars()
+    removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, {"after": since.seq})]
     return ProviderChanges(now.encode(), False, changed, tuple(u for u in removed if u not in present))
+
+
+_parent = _rp.alias("parent")
+_root = _rp.alias("root")
+_inv, _rc = schema.inventories, schema.resource_classes
+_alloc = schema.allocations
+_pt, _traits = schema.provider_traits, schema.traits
+_pa = schema.provider_aggregates
+
+
+def _snapshot_read(select: Callable[[], sa.Select], provider_column) -> Prepared:
+    """One of the snapshot's reads, for every provider (shape False) or for
+    those changed after the bound ``after`` (shape True)."""
+
+    def build(changed_only: bool) -> sa.Select:
+        statement = select()
+        if changed_only:
+            changed = sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
+            statement = statement.where(provider_column.in_(changed))
+        return statement
+
+    return Prepared(build)
+
+
+_PROVIDERS = _snapshot_read(
+    lambda: sa.select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation, _rp.c.cell,
+                      _parent.c.uuid, _root.c.uuid)
+    .outerjoin(_parent, _parent.c.id == _rp.c.parent_provider_id)
+    .join(_root, _root.c.id == _rp.c.root_provider_id)
+    .order_by(_rp.c.id),
+    _rp.c.id,
+)
+_INVENTORIES = _snapshot_read(
+    lambda: sa.select(
+        _inv.c.resource_provider_id, _rc.c.name, _inv.c.total, _inv.c.reserved, _inv.c.min_unit,
+        _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio,
+    ).join(_rc, _rc.c.id == _inv.c.resource_class_id),
+    _inv.c.resource_provider_id,
+)
+_USAGES = _snapshot_read(
+    lambda: sa.select(_alloc.c.resource_provider_id, _rc.c.name, sa.func.sum(_alloc.c.used))
+    .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
+    .group_by(_alloc.c.resource_provider_id, _rc.c.name),
+    _alloc.c.resource_provider_id,
+)
+_TRAITS = _snapshot_read(
+    lambda: sa.select(_pt.c.resource_provider_id, _traits.c.name).join(_traits, _traits.c.id == _pt.c.trait_id),
+    _pt.c.resource_provider_id,
+)
+_AGGREGATES = _snapshot_read(
+    lambda: sa.select(_pa.c.resource_provider_id, _pa.c.aggregate_uuid),
+    _pa.c.resource_provider_id,
+)
 
 
 def _snapshots(conn: Connection, after_seq: int | None) -> tuple[ProviderSnapshot, ...]:
     """Every provider, or those changed after ``after_seq``, in id order."""
-    parent = _rp.alias("parent")
-    root = _rp.alias("root")
-    chosen = sa.select(_rp.c.id)
-    if after_seq is not None:
-        chosen = chosen.where(_rp.c.change_seq > after_seq)
-    chosen_ids = chosen.scalar_subquery() if after_seq is not None else None
+    changed_only = after_seq is not None
+    params = {"after": after_seq} if changed_only else {}
 
-    def restrict(select: sa.Select, column) -> sa.Select:
-        return select if chosen_ids is None else select.where(column.in_(chosen_ids))
+    def read(statement: Prepared) -> list[tuple]:
+        return statement.rows(conn, params, shape=changed_only)
 
-    rows = conn.execute(
-        restrict(
-            sa.select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation, _rp.c.cell,
-                      parent.c.uuid.label("parent_uuid"), root.c.uuid.label("root_uuid"))
-            .outerjoin(parent, parent.c.id == _rp.c.parent_provider_id)
-            .join(root, root.c.id == _rp.c.root_provider_id)
-            .order_by(_rp.c.id),
-            _rp.c.id,
-        )
-    ).all()
+    rows = read(_PROVIDERS)
     inventories: dict[int, dict[str, Inventory]] = collections.defaultdict(dict)
-    inv, rc = schema.inventories, schema.resource_classes
-    for r in conn.execute(
-        restrict(sa.select(inv, rc.c.name).join(rc, rc.c.id == inv.c.resource_class_id), inv.c.resource_provider_id)
-    ):
-        inventories[r.resource_provider_id][r.name] = Inventory(
-            r.name, r.total, r.reserved, r.min_unit, r.max_unit, r.step_size, r.allocation_ratio
-        )
+    for provider_id, name, total, reserved, min_unit, max_unit, step_size, ratio in read(_INVENTORIES):
+        inventories[provider_id][name] = Inventory(name, total, reserved, min_unit, max_unit, step_size, ratio)
     usages: dict[int, dict[str, int]] = collections.defaultdict(dict)
-    alloc = schema.allocations
-    for provider_id, name, used in conn.execute(
-        restrict(
-            sa.select(alloc.c.resource_provider_id, rc.c.name, sa.func.sum(alloc.c.used))
-            .join(rc, rc.c.id == alloc.c.resource_class_id)
-            .group_by(alloc.c.resource_provider_id, rc.c.name),
-            alloc.c.resource_provider_id,
-        )
-    ):
+    for provider_id, name, used in read(_USAGES):
         usages[provider_id][name] = int(used)
     traits: dict[int, set[str]] = collections.defaultdict(set)
-    pt, tr = schema.provider_traits, schema.traits
-    for provider_id, name in conn.execute(
-        restrict(sa.select(pt.c.resource_provider_id, tr.c.name).join(tr, tr.c.id == pt.c.trait_id),
-                 pt.c.resource_provider_id)
-    ):
+    for provider_id, name in read(_TRAITS):
         traits[provider_id].add(name)
     aggregates: dict[int, set[str]] = collections.defaultdict(set)
-    pa = schema.provider_aggregates
-    for provider_id, aggregate in conn.execute(
-        restrict(sa.select(pa.c.resource_provider_id, pa.c.aggregate_uuid), pa.c.resource_provider_id)
-    ):
+    for provider_id, aggregate in read(_AGGREGATES):
         aggregates[provider_id].add(aggregate)
     return tuple(
         ProviderSnapshot(
-            uuid=r.uuid,
-            name=r.name,
-            generation=r.generation,
-            root_provider_uuid=r.root_uuid,
-            parent_provider_uuid=r.parent_uuid,
-            inventories=inventories.get(r.id, {}),
-            usages=usages.get(r.id, {}),
-            traits=frozenset(traits.get(r.id, ())),
-            aggregates=frozenset(aggregates.get(r.id, ())),
-            cell=r.cell,
+            uuid=uuid,
+            name=name,
+            generation=generation,
+            root_provider_uuid=root_uuid,
+            parent_provider_uuid=parent_uuid,
+            inventories=inventories.get(provider_id, {}),
+            usages=usages.get(provider_id, {}),
+            traits=frozenset(traits.get(provider_id, ())),
+            aggregates=frozenset(aggregates.get(provider_id, ())),
+            cell=cell,
         )
-        for r in rows
+        for provider_id, uuid, name, generation, cell, parent_uuid, root_uuid in rows
     )

@@ -1,0 +1,136 @@
+"""Statements written once with SQLAlchemy Core, compiled once per dialect
+and shape, and run on the DBAPI cursor of the transaction's connection.
+
+Works around SQLAlchemy's per-execution cost on the hot paths (a claim, the
+change feed a scheduler reads before every decision): executing a cached
+Core statement costs about 38 µs on SQLite, the same SQL on the sqlite3
+cursor about 2 µs, and a claim is about ten statements. The SQL is still
+SQLAlchemy's, for SQLite and PostgreSQL alike; only the execution is
+direct. Bind values go through the column types' bind processors (SQLite
+stores timestamps as text), so rows written here read back unchanged
+through Core. Results are plain DBAPI tuples: select only columns whose
+driver value is what the caller wants (integers, text, floats).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Bind:
+    name: str
+    default: Any
+    process: Callable[[Any], Any] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    binds: tuple[_Bind, ...]
+    positional: bool
+
+    def parameters(self, given: Mapping[str, Any]) -> tuple | dict:
+        values = []
+        for bind in self.binds:
+            value = given.get(bind.name, bind.default)
+            values.append(bind.process(value) if bind.process is not None and value is not None else value)
+        if self.positional:
+            return tuple(values)
+        return {bind.name: value for bind, value in zip(self.binds, values)}
+
+
+def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
+    defaults = compiled.params
+    binds = []
+    for name in names:
+        parameter = compiled.binds[name]
+        binds.append(_Bind(name, defaults.get(name), parameter.type.bind_processor(dialect)))
+    return _Compiled(compiled.string, tuple(binds), dialect.positional)
+
+
+class Prepared:
+    """One statement, built by ``build(shape)`` the first time each shape is
+    used on each dialect. ``shape`` is whatever changes the SQL text (most
+    often the length of an IN list, see ``in_list``); a statement of one
+    shape takes no argument."""
+
+    def __init__(self, build: Callable[..., sa.Executable]) -> None:
+        self._build = build
+        self._compiled: dict[tuple[str, Any], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _for(self, dialect: Dialect, shape: Any) -> _Compiled:
+        key = (dialect.name, shape)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                statement = self._build() if shape is None else self._build(shape)
+                compiled = self._compiled[key] = _compile(statement, dialect)
+        return compiled
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None, shape: Any = None):
+        """Run once; returns the DBAPI cursor (fetchall, fetchone, rowcount)."""
+        compiled = self._for(conn.dialect, shape)
+        parameters = compiled.parameters(params or {})
+        cursor = conn.connection.driver_connection.cursor()
+        with _as_sqlalchemy_errors(conn, compiled.sql, parameters):
+            cursor.execute(compiled.sql, parameters)
+        return cursor
+
+    def rows(self, conn: Connection, params: Mapping[str, Any] | None = None, shape: Any = None) -> list[tuple]:
+        cursor = self.execute(conn, params, shape)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | None = None, shape: Any = None) -> int:
+        """Run a write; returns the row count."""
+        cursor = self.execute(conn, params, shape)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]], shape: Any = None) -> None:
+        if not rows:
+            return
+        compiled = self._for(conn.dialect, shape)
+        parameters = [compiled.parameters(row) for row in rows]
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            with _as_sqlalchemy_errors(conn, compiled.sql, parameters):
+                cursor.executemany(compiled.sql, parameters)
+        finally:
+            cursor.close()
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(conn: Connection, sql: str, parameters) -> Iterator[None]:
+    """Driver errors leave as SQLAlchemy's (IntegrityError, OperationalError,
+    ...), which engine.py translates like any other statement's."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, parameters, exc, dbapi.Error) from exc
+
+
+def in_list(prefix: str, size: int) -> list[sa.BindParameter]:
+    """``size`` bind parameters for an IN list: prefix_0, prefix_1, ..."""
+    return [sa.bindparam(f"{prefix}_{index}") for index in range(size)]
+
+
+def in_values(prefix: str, values: Iterable[Any]) -> dict[str, Any]:
+    """The parameters ``in_list(prefix, len(values))`` expects."""
+    return {f"{prefix}_{index}": value for index, value in enumerate(values)}
