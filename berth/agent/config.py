@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import typing
 import uuid as uuidlib
 from collections.abc import Mapping
 from typing import Any
@@ -128,11 +129,38 @@ def agent_config_from_mapping(raw: Mapping[str, Mapping[str, Any]]) -> AgentConf
 
 
 def _known(kind: type, values: Mapping[str, Any], section: str) -> dict[str, Any]:
-    names = {field.name for field in dataclasses.fields(kind)}
-    unknown = set(values) - names
+    """``values`` checked against ``kind``'s fields: no unknown names, and
+    scalars of the declared type (an int where a float is declared is
+    taken), so a typo in the file gets a message, not a TypeError later."""
+    hints = typing.get_type_hints(kind)
+    unknown = set(values) - set(hints)
     if unknown:
         raise AgentConfigError(f"unknown settings in [{section}]: {sorted(unknown)}")
-    return dict(values)
+    checked = dict(values)
+    for name, value in values.items():
+        expected = _SCALARS.get(hints[name])
+        if expected is None:
+            continue  # lists and tables are checked where they are built
+        # bool is an int to isinstance; "true" is not a count or a ratio.
+        is_bool = isinstance(value, bool)
+        if float in expected and isinstance(value, int) and not is_bool:
+            checked[name] = float(value)
+            continue
+        if not isinstance(value, expected) or (is_bool and bool not in expected):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            raise AgentConfigError(f"[{section}] {name} must be {names}, not {value!r}")
+    return checked
+
+
+# Declared scalar types -> the Python types a value may have.
+_SCALARS: dict[object, tuple[type, ...]] = {
+    int: (int,),
+    float: (float,),
+    str: (str,),
+    bool: (bool,),
+    int | None: (int, type(None)),
+    str | None: (str, type(None)),
+}
 
 
 def _host(values: dict[str, Any]) -> HostConfig:

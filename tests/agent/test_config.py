@@ -158,3 +158,21 @@ def test_provider_uuids_depend_on_the_host_name_only():
     uuids = [p.uuid for p in one.providers]
     assert uuids == [p.uuid for p in again.providers]
     assert not set(uuids) & {p.uuid for p in other.providers}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"host": {"name": "h", "vcpu": "8"}}, r"\[host\] vcpu must be int"),
+    ({"host": {"name": "h", "vcpu": True}}, r"\[host\] vcpu must be int"),
+    ({"host": {"name": 5}}, r"\[host\] name must be str"),
+    ({"host": {"name": "h"}, "agent": {"poll_interval": "1s"}}, r"\[agent\] poll_interval must be float"),
+    ({"host": {"name": "h", "devices": [{"name": "d", "numa_node": "0", "resources": {"VGPU": 1}}]}},
+     r"numa_node must be int or None"),
+])
+def test_values_of_the_wrong_type_are_named(raw, message):
+    with pytest.raises(AgentConfigError, match=message):
+        agent_config_from_mapping(raw)
+
+
+def test_an_integer_is_taken_where_a_ratio_is_expected():
+    host = agent_config_from_mapping({"host": {"name": "h", "cpu_allocation_ratio": 2}}).host
+    assert host.cpu_allocation_ratio == 2.0 and isinstance(host.cpu_allocation_ratio, float)
