@@ -25,6 +25,8 @@ _LEGACY_ADMIN = policy.DeprecatedRule(
 _RP = "/resource_providers/{uuid}"
 _INVENTORY = _RP + "/inventories"
 _ONE_INVENTORY = _INVENTORY + "/{resource_class}"
+_BUILD = "/builds/{build_id}"
+_BUILD_INSTANCE = _BUILD + "/instances/{instance_uuid}"
 
 # Rule name -> (default check string, method, path) for every operation.
 OPERATIONS: dict[str, tuple[str, str, str]] = {
@@ -74,6 +76,17 @@ BERTH_OPERATIONS: dict[str, tuple[str, str, str]] = {
     ),
     "berth:resource_providers:cell:show": (ADMIN_OR_SERVICE, "GET", _RP + "/cell"),
     "berth:resource_providers:cell:update": (ADMIN_OR_SERVICE, "PUT", _RP + "/cell"),
+    # Builds (berth/api/handlers/build.py); agents report with a service role.
+    "berth:builds:create": (ADMIN_OR_SERVICE, "POST", "/builds"),
+    "berth:builds:list": (ADMIN_OR_SERVICE, "GET", "/builds"),
+    "berth:builds:show": (ADMIN_OR_SERVICE, "GET", _BUILD),
+    "berth:builds:instances:delete": (ADMIN_OR_SERVICE, "DELETE", _BUILD_INSTANCE),
+    "berth:builds:instances:migrate": (ADMIN_OR_SERVICE, "POST", _BUILD_INSTANCE + "/migrate"),
+    "berth:builds:instances:migration:finish": (
+        ADMIN_OR_SERVICE, "POST", _BUILD_INSTANCE + "/migration/{confirm|revert}",
+    ),
+    "berth:builds:assignments:list": (ADMIN_OR_SERVICE, "GET", "/builds/assignments"),
+    "berth:builds:attempts:update": (ADMIN_OR_SERVICE, "PUT", _BUILD_INSTANCE + "/attempts/{attempt}"),
 }
 
 

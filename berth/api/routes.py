@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from berth.api.handlers import (
     aggregate,
     allocation,
+    build,
     allocation_candidate,
     inventory,
     reshaper,
@@ -107,4 +108,14 @@ BERTH_ROUTES: Mapping[str, Mapping[str, Handlers]] = {
         "GET": (selection.get_cell,),
         "PUT": (selection.set_cell,),
     },
+    # berth/api/handlers/build.py. /builds/assignments comes before
+    # /builds/{build_id}: the first path that matches serves the request.
+    "/builds": {"GET": (build.list_builds,), "POST": (build.create_build,)},
+    "/builds/assignments": {"GET": (build.list_assignments,)},
+    "/builds/{build_id}": {"GET": (build.get_build,)},
+    "/builds/{build_id}/instances/{instance_uuid}": {"DELETE": (build.delete_instance,)},
+    "/builds/{build_id}/instances/{instance_uuid}/attempts/{attempt}": {"PUT": (build.report_attempt,)},
+    "/builds/{build_id}/instances/{instance_uuid}/migrate": {"POST": (build.migrate_instance,)},
+    "/builds/{build_id}/instances/{instance_uuid}/migration/confirm": {"POST": (build.confirm_migration,)},
+    "/builds/{build_id}/instances/{instance_uuid}/migration/revert": {"POST": (build.revert_migration,)},
 }

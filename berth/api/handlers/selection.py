@@ -129,6 +129,17 @@ def _check_names(req: ApiRequest, request: CandidateRequest) -> None:
         raise ApiError(400, f"No such trait(s): {', '.join(sorted(mentioned - known))}.")
 
 
+def request_spec(req: ApiRequest, spec_data: dict) -> RequestSpec:
+    """The typed spec of a body validated against ``schema.SPEC`` (also
+    the request spec of POST /builds); unknown names are a 400."""
+    request = _candidate_request(spec_data)
+    _check_names(req, request)
+    return RequestSpec(
+        request, spec_data["project_id"], spec_data["user_id"],
+        tuple(spec_data.get("instance_uuids", ())), _hints(spec_data.get("hints", {})),
+    )
+
+
 # -- to the answer ---------------------------------------------------------------
 
 
@@ -191,13 +202,7 @@ def _explanation(explanation: Explanation) -> dict:
 def create_selections(req: ApiRequest) -> Response:
     req.authorize(CREATE)
     data = req.json(schema.POST_SELECTIONS)
-    spec_data = data["spec"]
-    request = _candidate_request(spec_data)
-    _check_names(req, request)
-    spec = RequestSpec(
-        request, spec_data["project_id"], spec_data["user_id"],
-        tuple(spec_data.get("instance_uuids", ())), _hints(spec_data.get("hints", {})),
-    )
+    spec = request_spec(req, data["spec"])
     try:
         result = scheduler_for(req).select_destinations(
             spec, data.get("num_instances", 1), data.get("num_alternates", 0)
