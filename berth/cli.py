@@ -1,4 +1,5 @@
-"""The command line: ``berth serve``, ``berth db upgrade`` and ``berth agent``."""
+"""The command line: ``berth serve``, ``berth db upgrade``, ``berth agent``
+and ``berth conductor``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 
 from berth.agent import command as agent_command
+from berth.conductor import command as conductor_command
 from berth.config import Settings, SettingsError, load_settings
 
 # Environment variables through which ``serve`` hands its settings to worker
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema")
     _add_common(upgrade)
     upgrade.set_defaults(run=_upgrade)
+
+    conductor = commands.add_parser("conductor", help="run builds: schedule, retry on alternates (docs/conductor.md)")
+    _add_common(conductor)
+    conductor_command.add_arguments(conductor)
+    conductor.set_defaults(run=conductor_command.run)
 
     agent = commands.add_parser("agent", help="report a host to berth and run its builds (docs/agent.md)")
     agent_command.add_arguments(agent)
