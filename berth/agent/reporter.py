@@ -29,7 +29,7 @@ import logging
 
 from os_resource_classes import STANDARDS as STANDARD_CLASSES
 
-from berth.agent.client import BerthClient, ConcurrentUpdate, ProviderRecord, Refused
+from berth.agent.client import BerthClient, ConcurrentUpdate, Conflict, ProviderRecord, Refused
 from berth.agent.tree import ProviderSpec, ProviderTree
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,15 @@ class SyncReport:
     # Rounds started over because a generation moved under a write.
     conflicts: int
     cell_written: bool
+
+
+@dataclasses.dataclass
+class _Round:
+    """One round of bringing a provider to its plan."""
+
+    generation: int | None = None
+    wrote: bool = False
+    inventory_refused: Conflict | None = None
 
 
 @dataclasses.dataclass
@@ -108,49 +117,63 @@ class TreeReporter:
             return record
 
     def _converge(self, spec: ProviderSpec, tally: _Tally) -> None:
-        for _ in range(self.max_rounds):
-            try:
-                generation, wrote = self._converge_once(spec)
-            except ConcurrentUpdate:
-                generation = None
-            if generation is not None:
-                self._matched_at[spec.uuid] = generation
-                if wrote:
-                    tally.written.append(spec.uuid)
-                return
-            tally.conflicts += 1
-        raise TreeNotConverged(f"the generation moved on each of {self.max_rounds} rounds")
+        rounds = [self._round(spec)]
+        while rounds[-1].generation is None and len(rounds) < self.max_rounds:
+            rounds.append(self._round(spec))
+        tally.conflicts += sum(r.generation is None for r in rounds)
+        if any(r.wrote for r in rounds):
+            tally.written.append(spec.uuid)
+        last = rounds[-1]
+        if last.generation is None:
+            raise TreeNotConverged(f"the generation moved on each of {self.max_rounds} rounds")
+        if last.inventory_refused is not None:
+            raise last.inventory_refused
+        self._matched_at[spec.uuid] = last.generation
 
-    def _converge_once(self, spec: ProviderSpec) -> tuple[int | None, bool]:
-        """Read and write the three parts against one chain of generations.
-        Returns the generation at which all three matched the plan (None when
-        another writer moved it between two reads) and whether we wrote."""
-        wrote = False
+    def _round(self, spec: ProviderSpec) -> _Round:
+        outcome = _Round()
+        try:
+            self._converge_once(spec, outcome)
+        except ConcurrentUpdate:
+            outcome.generation = None
+        return outcome
+
+    def _converge_once(self, spec: ProviderSpec, outcome: _Round) -> None:
+        """Read and write the three parts against one chain of generations;
+        ``outcome.generation`` ends as the generation at which all three were
+        read or written, None when another writer moved it in between."""
         inventories = self.client.get_inventories(spec.uuid)
         expected = inventories.generation
         wanted_inventories = {rc: inventory.as_body() for rc, inventory in spec.inventories.items()}
         if inventories.value != wanted_inventories:
             self._ensure_resource_classes(wanted_inventories)
-            expected = self.client.put_inventories(spec.uuid, expected, wanted_inventories)
-            wrote = True
+            try:
+                expected = self.client.put_inventories(spec.uuid, expected, wanted_inventories)
+                outcome.wrote = True
+            except ConcurrentUpdate:
+                raise
+            except Conflict as refused:
+                # Typically a total below what is allocated: berth keeps the
+                # old one. The traits and aggregates are still written.
+                outcome.inventory_refused = refused
 
         traits = self.client.get_traits(spec.uuid)
         if traits.generation != expected:
-            return None, wrote
+            return
         if not spec.traits <= traits.value:
             self._ensure_traits(spec.traits - traits.value)
             expected = self.client.put_traits(spec.uuid, expected, traits.value | spec.traits)
-            wrote = True
+            outcome.wrote = True
 
         aggregates = self.client.get_aggregates(spec.uuid)
         if aggregates.generation != expected:
-            return None, wrote
+            return
         if not spec.aggregates <= aggregates.value:
             expected = self.client.put_aggregates(
                 spec.uuid, expected, aggregates.value | spec.aggregates
             )
-            wrote = True
-        return expected, wrote
+            outcome.wrote = True
+        outcome.generation = expected
 
     def _ensure_resource_classes(self, inventories: dict[str, dict]) -> None:
         for resource_class in inventories:

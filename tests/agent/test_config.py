@@ -176,3 +176,15 @@ def test_values_of_the_wrong_type_are_named(raw, message):
 def test_an_integer_is_taken_where_a_ratio_is_expected():
     host = agent_config_from_mapping({"host": {"name": "h", "cpu_allocation_ratio": 2}}).host
     assert host.cpu_allocation_ratio == 2.0 and isinstance(host.cpu_allocation_ratio, float)
+
+
+def test_the_example_in_docs_agent_md_is_a_valid_configuration():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2] / "docs" / "agent.md"
+    (example,) = re.findall(r"```toml\n(.*?)```", doc.read_text(), re.S)
+    config = agent_config_from_mapping(tomllib.loads(example))
+    assert [d.name for d in config.host.devices] == ["pf0", "gpu0"]
+    assert len(plan_tree(config.host).providers) == 5

@@ -234,3 +234,27 @@ def test_the_running_agent_brings_back_a_tree_deleted_behind_its_back_and_stops_
         agent.stop()
         runner.join(timeout=60)
     assert not runner.is_alive()
+
+
+def test_an_inventory_berth_refuses_to_shrink_below_its_allocations_is_left_and_logged(make_config, http):
+    first, tree = reporter_for(make_config(vcpu=8, memory_mb=2048))
+    first.sync()
+    consumer = "5d3c1a9e-0f61-4c55-8d0b-6a2f2b9c7e10"
+    claimed = http.put(f"/allocations/{consumer}", json={
+        "allocations": {tree.root.uuid: {"resources": {"VCPU": 6}}},
+        "project_id": "p", "user_id": "u", "consumer_generation": None, "consumer_type": "INSTANCE",
+    })
+    assert claimed.status_code == 204, claimed.text
+    try:
+        smaller, _ = reporter_for(make_config(vcpu=4, memory_mb=2048, traits=["CUSTOM_STILL_WRITTEN"]))
+        report = smaller.sync()
+        assert report.failed == (tree.root.uuid,) and report.written == (tree.root.uuid,)
+        state = provider_state(http, tree.root.uuid)
+        assert state["inventories"]["VCPU"] == (8, 1.0)
+        # The refused inventory does not hold back the rest of the plan.
+        assert "CUSTOM_STILL_WRITTEN" in state["traits"]
+        assert smaller.sync().failed == (tree.root.uuid,)
+    finally:
+        http.delete(f"/allocations/{consumer}")
+    assert smaller.sync().written == (tree.root.uuid,)
+    assert provider_state(http, tree.root.uuid)["inventories"]["VCPU"] == (4, 1.0)
