@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from berth.placement import errors
 from berth.placement.model import ProviderRegistration
-from berth.store.cassandra import catalog, changes, providers
+from berth.store.cassandra import catalog, changes, providers, retirement
 from berth.store.cassandra.providers import Locator
 from berth.store.cassandra.session import Connection, utcnow
 
@@ -30,9 +30,17 @@ _INVENTORY = (
 
 
 def register_providers(conn: Connection, locator: Locator, registrations: Sequence[ProviderRegistration]) -> None:
-    classes = catalog.read_classes(conn).ids({n for r in registrations for n in r.inventories})
-    catalog.check_traits(conn, {t for r in registrations for t in r.traits})
+    catalog_now = catalog.read_classes(conn)
+    classes = catalog_now.ids({n for r in registrations for n in r.inventories})
+    class_names = {n.name: n for n in catalog_now.names(classes)}
+    trait_names = {n.name: n for n in catalog.check_traits(conn, {t for r in registrations for t in r.traits})}
     placed = _place(conn, locator, registrations)
+    # The uses are recorded before the uuids are claimed, and confirmed
+    # after (see retirement: a delete that finds a uuid unclaimed relies on it).
+    for r in registrations:
+        retirement.record_uses(
+            conn, r.uuid, [class_names[n] for n in r.inventories] + [trait_names[t] for t in r.traits]
+        )
     claimed_uuids: list[tuple[str, str]] = []
     claimed_names: list[tuple[str, str]] = []
     inserted: list[tuple[str, str]] = []
@@ -43,18 +51,13 @@ def register_providers(conn: Connection, locator: Locator, registrations: Sequen
             claimed_uuids.append((r.uuid, part))
             providers.claim_name(conn, r.name, r.uuid)
             claimed_names.append((r.name, r.uuid))
+        retirement.confirm_live(conn, [*class_names.values(), *trait_names.values()])
         for part, group in _by_partition(registrations, placed).items():
             _insert_group(conn, part, group, placed, classes, registrations)
             inserted += [(part, r.uuid) for r in group]
     except BaseException:
         _undo(conn, inserted, claimed_names, claimed_uuids)
         raise
-    conn.write_plain(
-        [("INSERT INTO {ks}.class_users (rc, provider) VALUES (?, ?)", (classes[n], r.uuid))
-         for r in registrations for n in r.inventories]
-        + [("INSERT INTO {ks}.trait_users (trait, provider) VALUES (?, ?)", (t, r.uuid))
-           for r in registrations for t in r.traits]
-    )
     changes.touch(conn, [r.uuid for r in registrations])
 
 

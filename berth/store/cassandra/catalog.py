@@ -1,5 +1,6 @@
 """Resource classes and traits. Classes carry an id that inventories and
-allocations refer to, so a rename touches one row."""
+allocations refer to, so a rename touches one row. Deleting one is safe
+against a concurrent first use: see ``retirement``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import os_resource_classes
 
 from berth.placement import errors
 from berth.placement.model import ResourceClass, Timestamps, Trait
-from berth.store.cassandra import changes
+from berth.store.cassandra import changes, retirement
+from berth.store.cassandra.retirement import CLASS, TRAIT, CatalogName
 from berth.store.cassandra.session import Connection, as_utc, utcnow
 
 _SELECT = "SELECT name, id, created_at, updated_at FROM {ks}.catalog WHERE kind = ?"
@@ -33,6 +35,10 @@ class ClassCatalog:
             if name not in self.by_name:
                 raise errors.ResourceClassNotFound(name)
         return {name: self.by_name[name] for name in wanted}
+
+    def names(self, names: Iterable[str]) -> list[CatalogName]:
+        """``names`` as a writer records and confirms them (see retirement)."""
+        return [CatalogName(CLASS, name, i) for name, i in self.ids(names).items()]
 
 
 def _timestamps(row) -> Timestamps:
@@ -109,13 +115,13 @@ def rename_resource_class(conn: Connection, name: str, new_name: str) -> Resourc
     if new_name == name:
         return ResourceClass(row.name, _timestamps(row))
     # One conditional batch in the catalog partition: the new name is free
-    # and the old one still has this id.
+    # and the old one still has this id and is not being deleted.
     batch = [
         (
             "INSERT INTO {ks}.catalog (kind, name, id, created_at, updated_at) VALUES ('rc', ?, ?, ?, ?) IF NOT EXISTS",
             (new_name, row.id, row.created_at, utcnow()),
         ),
-        ("DELETE FROM {ks}.catalog WHERE kind = 'rc' AND name = ? IF id = ?", (name, row.id)),
+        ("DELETE FROM {ks}.catalog WHERE kind = 'rc' AND name = ? IF id = ? AND state = null", (name, row.id)),
     ]
     renamed = conn.cas(batch, resolve=lambda: getattr(_find(conn, "rc", new_name), "id", None) == row.id)
     if not renamed.applied:
@@ -132,12 +138,7 @@ def delete_resource_class(conn: Connection, name: str) -> None:
         raise errors.ResourceClassNotFound(name)
     if is_standard_class(name):
         raise errors.CannotChangeStandard(f"Cannot delete standard resource class {name}.")
-    if conn.execute("SELECT provider FROM {ks}.class_users WHERE rc = ? LIMIT 1", (row.id,)):
-        raise errors.ResourceClassInUse(name)
-    delete = "DELETE FROM {ks}.catalog WHERE kind = 'rc' AND name = ? IF id = ?"
-    deleted = conn.cas([(delete, (name, row.id))], resolve=lambda: _find(conn, "rc", name) is None)
-    if not deleted.applied:
-        raise errors.ResourceClassNotFound(name)
+    retirement.retire(conn, CLASS, name, errors.ResourceClassInUse)
     changes.catalog_changed(conn)
 
 
@@ -154,8 +155,10 @@ def list_traits(
     if prefix:
         rows = [r for r in rows if r.name.startswith(prefix)]
     if associated is not None:
-        # DISTINCT on the partition key: one entry per trait in use.
-        used = {r.trait for r in conn.execute("SELECT DISTINCT trait FROM {ks}.trait_users")}
+        # DISTINCT on the partition key: the traits listed as used by some
+        # provider; the index may list former users, so each is checked.
+        listed = {r.trait for r in conn.execute("SELECT DISTINCT trait FROM {ks}.trait_users")}
+        used = {name for name in listed if retirement.trait_is_used(conn, name)}
         rows = [r for r in rows if (r.name in used) == associated]
     return [Trait(r.name, _timestamps(r)) for r in sorted(rows, key=lambda r: r.name)]
 
@@ -167,15 +170,17 @@ def get_trait(conn: Connection, name: str) -> Trait:
     return Trait(rows[0].name, _timestamps(rows[0]))
 
 
-def check_traits(conn: Connection, names: Iterable[str]) -> frozenset[str]:
+def check_traits(conn: Connection, names: Iterable[str]) -> list[CatalogName]:
+    """``names`` as a writer records and confirms them; TraitNotFound for
+    any unknown."""
     wanted = frozenset(names)
     if not wanted:
-        return wanted
-    known = {r.name for r in conn.execute(_SELECT, ("trait",))}
-    missing = wanted - known
+        return []
+    known = {r.name: as_utc(r.created_at) for r in conn.execute(_SELECT, ("trait",))}
+    missing = wanted - known.keys()
     if missing:
         raise errors.TraitNotFound(sorted(missing))
-    return wanted
+    return [CatalogName(TRAIT, name, known[name]) for name in sorted(wanted)]
 
 
 def ensure_trait(conn: Connection, name: str) -> tuple[Trait, bool]:
@@ -193,7 +198,4 @@ def delete_trait(conn: Connection, name: str) -> None:
         raise errors.TraitNotFound(name)
     if not name.startswith("CUSTOM_"):
         raise errors.CannotChangeStandard(f"Cannot delete standard trait {name}.")
-    if conn.execute("SELECT provider FROM {ks}.trait_users WHERE trait = ? LIMIT 1", (name,)):
-        raise errors.TraitInUse(name)
-    delete = "DELETE FROM {ks}.catalog WHERE kind = 'trait' AND name = ? IF EXISTS"
-    conn.cas_until([(delete, (name,))], done=lambda: _find(conn, "trait", name) is None)
+    retirement.retire(conn, TRAIT, name, errors.TraitInUse)

@@ -1,6 +1,8 @@
 """A provider's inventories, traits and aggregates. Each write is one
 conditional batch on the provider's partition: ``IF generation = g`` on the
-provider row, with the inventory rows written beside it."""
+provider row, with the inventory rows written beside it. A write that uses
+a resource class or trait records the use, reads the partition and confirms
+the names are live before its batch (see ``retirement``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from berth.placement import errors
 from berth.placement.model import Inventory, ProviderAggregates, ProviderInventories, ProviderTraits
-from berth.store.cassandra import catalog, changes, trees
+from berth.store.cassandra import catalog, changes, retirement, trees
 from berth.store.cassandra.catalog import ClassCatalog
 from berth.store.cassandra.providers import Locator, get_row
 from berth.store.cassandra.session import Connection, utcnow
@@ -61,12 +63,15 @@ def replace_inventories(
     part = locator.get(uuid)
     classes = catalog.read_classes(conn)
     ids = classes.ids(wanted.keys())
+    used = classes.names(wanted.keys())
+    retirement.record_uses(conn, uuid, used)
     partition = trees.read_partition(conn, part)
     row = _provider_of(partition, uuid)
     check_generation(row, expected_generation)
     current = partition.inventories.get(uuid, {})
     if check_usage:
         _refuse_below_usage(partition, row, wanted, ids, classes)
+    retirement.confirm_live(conn, used)
     now = utcnow()
     writer = str(uuidlib.uuid4())
     statements = [trees.bump(row, now, writer)]
@@ -84,12 +89,6 @@ def replace_inventories(
     applied = conn.cas(statements, resolve=lambda: trees.written_by(conn, part, uuid, writer))
     if not applied.applied:
         raise errors.ConcurrentUpdate()
-    added = set(ids.values()) - current.keys()
-    removed = current.keys() - set(ids.values())
-    conn.write_plain(
-        [("INSERT INTO {ks}.class_users (rc, provider) VALUES (?, ?)", (rc, uuid)) for rc in added]
-        + [("DELETE FROM {ks}.class_users WHERE rc = ? AND provider = ?", (rc, uuid)) for rc in removed]
-    )
     changes.touch(conn, [uuid])
     return inventories_of(trees.read_partition(conn, part, serial=False), uuid, classes)
 
@@ -129,9 +128,12 @@ def read_traits(conn: Connection, locator: Locator, uuid: str) -> ProviderTraits
 def set_traits(
     conn: Connection, locator: Locator, uuid: str, expected_generation: int, wanted: Iterable[str]
 ) -> ProviderTraits:
+    used = catalog.check_traits(conn, wanted)
+    traits = frozenset(n.name for n in used)
+    retirement.record_uses(conn, uuid, used)
     row = get_row(conn, locator, uuid, serial=True)
     check_generation(row, expected_generation)
-    traits = catalog.check_traits(conn, wanted)
+    retirement.confirm_live(conn, used)
     now = utcnow()
     writer = str(uuidlib.uuid4())
     cql, params = trees.bump(row, now, writer)
@@ -141,10 +143,6 @@ def set_traits(
     )
     if not applied.applied:
         raise errors.ConcurrentUpdate()
-    conn.write_plain(
-        [("INSERT INTO {ks}.trait_users (trait, provider) VALUES (?, ?)", (t, uuid)) for t in traits - row.traits]
-        + [("DELETE FROM {ks}.trait_users WHERE trait = ? AND provider = ?", (t, uuid)) for t in row.traits - traits]
-    )
     changes.touch(conn, [uuid])
     return ProviderTraits(trees.bumped(row, now), traits)
 

@@ -330,19 +330,21 @@ def _delete_statements(partition: Partition, row: ProviderRow) -> list[tuple[str
 
 
 def _forget(conn: Connection, locator: Locator, row: ProviderRow, classes: set[int]) -> None:
-    """After the row is gone: the parent's child set, name, locator, indexes."""
+    """After the row is gone: the parent's child set, indexes, name, locator.
+    The index entries go before the uuid is released: once released, a new
+    provider of the same uuid may record uses of its own."""
     parent = row.provider.parent_provider_uuid
     if parent is not None:
         parent_row = find_row(conn, locator, parent)
         if parent_row is not None:
             _set_child(conn, parent_row, row.uuid, present=False)
-    release_name(conn, row.provider.name, row.uuid)
-    release_uuid(conn, row.uuid, row.part)
-    locator.forget(row.uuid)
     conn.write_plain(
         [("DELETE FROM {ks}.trait_users WHERE trait = ? AND provider = ?", (t, row.uuid)) for t in row.traits]
         + [("DELETE FROM {ks}.class_users WHERE rc = ? AND provider = ?", (rc, row.uuid)) for rc in classes]
     )
+    release_name(conn, row.provider.name, row.uuid)
+    release_uuid(conn, row.uuid, row.part)
+    locator.forget(row.uuid)
     changes.touch(conn, [row.uuid])
 
 

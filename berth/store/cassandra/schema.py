@@ -92,7 +92,11 @@ _V3 = [
         host text, build_id text, version int, PRIMARY KEY (host, build_id, version))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# 4: a resource class's or trait's state: 'deleting' while a delete makes
+# sure no provider uses it (store/cassandra/retirement.py).
+_V4 = ["ALTER TABLE {ks}.catalog ADD IF NOT EXISTS state text"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 
 
 def upgrade(conn: Connection) -> None:
