@@ -18,9 +18,13 @@ HEADERS = {"x-auth-token": "admin", "OpenStack-API-Version": "placement 1.39"}
 
 
 @pytest.fixture(scope="session")
-def berth_server(tmp_path_factory) -> Iterator[BerthServer]:
-    workdir = tmp_path_factory.mktemp("agent-berth")
-    with BerthServer("sqlite:///" + str(workdir / "berth.db"), workdir) as server:
+def berth_database_url(tmp_path_factory) -> str:
+    return "sqlite:///" + str(tmp_path_factory.mktemp("agent-berth") / "berth.db")
+
+
+@pytest.fixture(scope="session")
+def berth_server(berth_database_url, tmp_path_factory) -> Iterator[BerthServer]:
+    with BerthServer(berth_database_url, tmp_path_factory.mktemp("agent-berth-logs")) as server:
         yield server
 
 

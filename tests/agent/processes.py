@@ -1,23 +1,28 @@
-"""A ``berth agent`` process for tests, stopped by PID."""
+"""``berth agent`` and ``berth conductor`` processes for tests, stopped by PID."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-AGENT = [sys.executable, "-m", "berth.cli", "agent"]
+BERTH = [sys.executable, "-m", "berth.cli"]
+
+_numbers = itertools.count()
 
 
-class AgentProcess:
-    def __init__(self, workdir: Path, *flags: str) -> None:
-        self.command = [*AGENT, *flags]
-        self.log_path = workdir / f"agent-{os.getpid()}-{id(self)}.log"
+class BerthProcess:
+    """``berth COMMAND FLAGS...``, its output in a log file of the workdir."""
+
+    def __init__(self, workdir: Path, command: str, *flags: str) -> None:
+        self.command = [*BERTH, command, *flags]
+        self.log_path = workdir / f"{command}-{os.getpid()}-{next(_numbers)}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> AgentProcess:
+    def start(self) -> BerthProcess:
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -42,3 +47,13 @@ class AgentProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
+
+    def __enter__(self) -> BerthProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def agent_process(workdir: Path, *flags: str) -> BerthProcess:
+    return BerthProcess(workdir, "agent", *flags)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from berth.agent.tree import provider_uuid
-from tests.agent.agent_process import AgentProcess
+from tests.agent.processes import agent_process
 from tests.agent.conftest import HEADERS, eventually
 from tests.support.server import BerthServer
 
@@ -38,7 +38,7 @@ poll_interval = 0.1
 resync_interval = 0.3
 """)
     root = provider_uuid(host_name)
-    agent = AgentProcess(
+    agent = agent_process(
         tmp_path, "--config", str(config), "--url", berth_server.url,
         "--device", "pf0@1:SRIOV_NET_VF=4,HW_NIC_SRIOV", "--failure-rate", "0.1",
     ).start()
@@ -61,7 +61,7 @@ resync_interval = 0.3
 
 def test_an_agent_started_before_berth_waits_for_it(tmp_path, host_name):
     server = BerthServer("sqlite:///" + str(tmp_path / "late.db"), tmp_path)
-    agent = AgentProcess(
+    agent = agent_process(
         tmp_path, "--name", host_name, "--vcpu", "2", "--memory-mb", "1024",
         "--url", server.url, "--poll-interval", "0.1",
     ).start()
