@@ -46,6 +46,8 @@ class BuildRunner:
         self._started: set[tuple[str, int]] = set()
         self._counts = dict(succeeded=0, failed=0, dropped=0, unreported=0)
         self._route_missing_logged = False
+        # Assignment listings berth answered.
+        self.polls = 0
 
     def poll(self) -> int:
         """Start the attempts assigned here that are new; how many were."""
@@ -58,6 +60,7 @@ class BuildRunner:
                 log.warning("berth serves no build assignments (%s); polling on", exc)
                 self._route_missing_logged = True
             return 0
+        self.polls += 1
         new = [request for request in assignments if self._claim_start(request)]
         for request in new:
             self._pool.submit(self._run, request)

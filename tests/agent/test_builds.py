@@ -1,22 +1,22 @@
-"""The assignment loop: each attempt assigned to the host runs once through
-the driver and its outcome is reported; a 409 drops it; berth unreachable
-is waited out. The two build routes are faked in front of a real berth
-(fake_builds.py); everything else the agent sends reaches the server."""
+"""The assignment loop against berth's real build routes, with a real
+``berth conductor`` casting the builds: each attempt runs once however many
+polls list it, a report berth answers 409 is dropped, a driver that raises
+is a hardware failure, and berth unreachable is waited out. Outages are
+injected by an httpx transport in front of the real server."""
 
 from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from berth.agent.agent import Agent
 from berth.agent.builds import BuildRunner
-from berth.agent.client import BerthClient
-from berth.agent.driver import BuildRequest, BuildResult, FailureKind, FakeDriver, FakeDriverOptions
-from berth.agent.tree import plan_tree
-from tests.agent.conftest import eventually
-from tests.agent.fake_builds import BuildRoutesTransport, FakeBuilds
+from berth.agent.driver import BuildRequest, BuildResult, FailureKind
+from tests.agent.conftest import eventually, finished_build, submit_build, unique_trait
 
 
 class GatedDriver:
@@ -40,116 +40,129 @@ class BrokenDriver:
         raise RuntimeError("the hypervisor went away")
 
 
-@pytest.fixture
-def builds() -> FakeBuilds:
-    return FakeBuilds()
+class OutageTransport(httpx.HTTPTransport):
+    """Berth unreachable for the next ``count`` requests that ``matches``."""
+
+    def __init__(self, matches: Callable[[httpx.Request], bool], count: int) -> None:
+        super().__init__()
+        self.matches = matches
+        self.left = count
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.matches(request):
+            with self.lock:
+                if self.left > 0:
+                    self.left -= 1
+                    raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+def is_report(request: httpx.Request) -> bool:
+    return request.method == "PUT" and "/attempts/" in request.url.path
+
+
+def is_poll(request: httpx.Request) -> bool:
+    return request.url.path == "/builds/assignments"
 
 
 @pytest.fixture
-def runner_for(make_config, builds):
-    made = []
+def start_agent(make_config, conductor) -> Iterator[Callable[..., Agent]]:
+    """Run an agent for a one-host fleet that has ``trait``."""
+    running: list[tuple[Agent, threading.Thread]] = []
 
-    def build(driver, workers: int = 4) -> BuildRunner:
-        config = make_config(vcpu=8, memory_mb=4096)
-        client = BerthClient(config.berth, transport=BuildRoutesTransport(builds), max_backoff=0.05)
-        runner = BuildRunner(client, driver, plan_tree(config.host).root.uuid, workers)
-        made.append((runner, client))
-        return runner
+    def start(trait: str, driver, transport: httpx.BaseTransport | None = None) -> Agent:
+        agent = Agent(make_config(vcpu=8, memory_mb=4096, traits=[trait]), driver, transport=transport)
+        thread = threading.Thread(target=agent.run)
+        thread.start()
+        running.append((agent, thread))
+        eventually(lambda: agent.last_sync is not None)
+        return agent
 
-    yield build
-    for runner, client in made:
-        runner.shutdown()
-        client.close()
-
-
-def test_an_attempt_listed_by_every_poll_runs_once_and_is_reported_once(runner_for, builds):
-    driver = GatedDriver()
-    runner = runner_for(driver)
-    entries = [builds.assign(runner.host_uuid) for _ in range(3)]
-    builds.assign(runner.host_uuid, instance_uuid=entries[0]["instance_uuid"], attempt=2)
-    assert runner.poll() == 4
-    eventually(lambda: len(driver.calls) == 4)
-    for _ in range(5):
-        assert runner.poll() == 0
-    driver.gate.set()
-    eventually(lambda: runner.counts().finished == 4)
-    assert set(driver.calls.values()) == {1}
-    assert len(builds.reports) == 4
-    assert all(r.body == {"outcome": "succeeded", "reason": "built", "failure_kind": None}
-               for r in builds.reports)
-    assert runner.counts().succeeded == 4
-
-
-def test_reports_carry_the_fake_drivers_reproducible_outcomes(runner_for, builds):
-    options = FakeDriverOptions(failure_rate=0.5, seed=3)
-    runner = runner_for(FakeDriver(options, host="cn"), workers=3)
-    requests = [builds.assign(runner.host_uuid) for _ in range(20)]
-    runner.poll()
-    eventually(lambda: runner.counts().finished == 20)
-    judge = FakeDriver(options, host="cn")
-    expected = {}
-    for entry in requests:
-        result = judge.decide(BuildRequest(entry["build_id"], entry["instance_uuid"], 1, {}))
-        expected[(entry["instance_uuid"], 1)] = {
-            "outcome": result.outcome.value, "reason": result.reason,
-            "failure_kind": result.failure_kind.value if result.failure_kind else None,
-        }
-    assert builds.reported() == expected
-    assert {body["outcome"] for body in expected.values()} == {"succeeded", "failed"}
-    counts = runner.counts()
-    assert counts.failed == sum(b["outcome"] == "failed" for b in expected.values())
-
-
-def test_a_report_answered_409_is_dropped_not_retried(runner_for, builds):
-    runner = runner_for(GatedDriver())
-    runner.driver.gate.set()
-    stale = builds.assign(runner.host_uuid)
-    builds.superseded.add((stale["instance_uuid"], 1))
-    fine = builds.assign(runner.host_uuid)
-    runner.poll()
-    eventually(lambda: runner.counts().finished == 2)
-    assert builds.refused == [(stale["instance_uuid"], 1)]
-    assert list(builds.reported()) == [(fine["instance_uuid"], 1)]
-    assert (runner.counts().dropped, runner.counts().succeeded) == (1, 1)
-
-
-def test_a_report_berth_did_not_receive_is_sent_again_until_it_is(runner_for, builds):
-    runner = runner_for(GatedDriver(BuildResult.failed(FailureKind.NETWORK, "port binding failed")))
-    runner.driver.gate.set()
-    entry = builds.assign(runner.host_uuid)
-    builds.unreachable_reports = 4
-    runner.poll()
-    eventually(lambda: runner.counts().finished == 1)
-    assert builds.unreachable_reports == 0
-    assert builds.reported() == {(entry["instance_uuid"], 1): {
-        "outcome": "failed", "reason": "port binding failed", "failure_kind": "network"}}
-
-
-def test_a_driver_that_raises_reports_a_hardware_failure(runner_for, builds):
-    runner = runner_for(BrokenDriver())
-    entry = builds.assign(runner.host_uuid)
-    runner.poll()
-    eventually(lambda: runner.counts().finished == 1)
-    body = builds.reported()[(entry["instance_uuid"], 1)]
-    assert body["outcome"] == "failed" and body["failure_kind"] == "hardware"
-    assert "the hypervisor went away" in body["reason"]
-
-
-def test_the_agent_writes_its_tree_and_runs_builds_through_berth_outages(make_config, builds, http):
-    config = make_config(vcpu=8, memory_mb=4096)
-    builds.unreachable_polls = 3
-    agent = Agent(config, transport=BuildRoutesTransport(builds))
-    first = builds.assign(agent.host_uuid)
-    thread = threading.Thread(target=agent.run)
-    thread.start()
-    try:
-        eventually(lambda: (first["instance_uuid"], 1) in builds.reported())
-        assert builds.polls > 3
-        second = builds.assign(agent.host_uuid, attempt=2, instance_uuid=first["instance_uuid"])
-        eventually(lambda: (second["instance_uuid"], 2) in builds.reported())
-        assert http.get(f"/resource_providers/{agent.host_uuid}").status_code == 200
-    finally:
+    yield start
+    for agent, _ in running:
         agent.stop()
+    for agent, thread in running:
         thread.join(60)
-    assert not thread.is_alive()
-    assert agent.builds.counts().succeeded == 2
+        assert not thread.is_alive()
+
+
+def attempts_of(build: dict) -> dict[tuple[str, int], dict]:
+    return {(i["uuid"], a["number"]): a for i in build["instances"] for a in i["attempts"]}
+
+
+def test_an_attempt_listed_by_every_poll_runs_once_and_is_reported_once(start_agent, http):
+    trait = unique_trait()
+    driver = GatedDriver()
+    agent = start_agent(trait, driver)
+    location = submit_build(http, trait, instances=3)
+    eventually(lambda: len(driver.calls) == 3)
+    # Listed as building while the driver holds them, polled again and again.
+    polls_before = agent.builds.counts()
+    assignments = http.get("/builds/assignments", params={"host": agent.host_uuid}).json()["assignments"]
+    assert {(a["instance_uuid"], a["attempt"]) for a in assignments} == set(driver.calls)
+    assert all(a["allocations"][agent.host_uuid]["resources"] == {"VCPU": 1, "MEMORY_MB": 256}
+               for a in assignments)
+    eventually(lambda: agent.builds.polls >= 10)
+    assert agent.builds.counts() == polls_before
+    driver.gate.set()
+    build = finished_build(http, location)
+    assert set(driver.calls.values()) == {1}
+    assert {i["state"] for i in build["instances"]} == {"ACTIVE"}
+    assert {a["reason"] for a in attempts_of(build).values()} == {"built"}
+    eventually(lambda: agent.builds.counts().succeeded == 3)
+    assert http.get("/builds/assignments", params={"host": agent.host_uuid}).json() == {"assignments": []}
+
+
+def test_a_report_berth_answers_409_is_dropped(start_agent, http):
+    trait = unique_trait()
+    driver = GatedDriver()
+    agent = start_agent(trait, driver)
+    location = submit_build(http, trait, instances=1)
+    ((instance, attempt),) = eventually(lambda: list(driver.calls))
+    # The instance is deleted while the agent builds it: its attempt is over.
+    build_id = location.rstrip("/").rsplit("/", 1)[1]
+    assert http.delete(f"/builds/{build_id}/instances/{instance}").status_code == 204
+    driver.gate.set()
+    eventually(lambda: agent.builds.counts().dropped == 1)
+    counts = agent.builds.counts()
+    assert (counts.succeeded, counts.failed, counts.unreported) == (0, 0, 0)
+    recorded = attempts_of(finished_build(http, location))[(instance, attempt)]
+    assert (recorded["outcome"], recorded["reason"]) == ("failed", "instance deleted")
+
+
+def test_a_report_berth_did_not_receive_is_sent_again_until_it_is(start_agent, http):
+    trait = unique_trait()
+    outage = OutageTransport(is_report, count=4)
+    driver = GatedDriver(BuildResult.failed(FailureKind.NETWORK, "port binding failed"))
+    driver.gate.set()
+    agent = start_agent(trait, driver, transport=outage)
+    build = finished_build(http, submit_build(http, trait, instances=1))
+    assert outage.left == 0
+    (instance,) = build["instances"]
+    assert instance["state"] == "ERROR"
+    (attempt,) = instance["attempts"]
+    assert (attempt["outcome"], attempt["reason"], attempt["failure_kind"]) == (
+        "failed", "port binding failed", "network")
+    eventually(lambda: agent.builds.counts().failed == 1)
+
+
+def test_a_driver_that_raises_is_a_hardware_failure(start_agent, http):
+    trait = unique_trait()
+    start_agent(trait, BrokenDriver())
+    build = finished_build(http, submit_build(http, trait, instances=1))
+    (attempt,) = build["instances"][0]["attempts"]
+    assert attempt["failure_kind"] == "hardware"
+    assert "the hypervisor went away" in attempt["reason"]
+
+
+def test_polls_berth_does_not_answer_are_waited_out(start_agent, http):
+    trait = unique_trait()
+    outage = OutageTransport(is_poll, count=5)
+    driver = GatedDriver()
+    driver.gate.set()
+    agent = start_agent(trait, driver, transport=outage)
+    build = finished_build(http, submit_build(http, trait, instances=2))
+    assert outage.left == 0
+    assert {i["state"] for i in build["instances"]} == {"ACTIVE"}
+    eventually(lambda: agent.builds.counts().succeeded == 2)

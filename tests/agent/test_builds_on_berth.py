@@ -10,14 +10,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-import uuid as uuidlib
 
 import pytest
 
 from berth.agent.agent import Agent
 from berth.agent.driver import BuildRequest, BuildResult, FailureKind, FakeDriver, FakeDriverOptions
-from tests.agent.conftest import eventually
-from tests.agent.processes import BerthProcess
+from tests.agent.conftest import eventually, finished_build, submit_build, unique_trait
 
 OPTIONS = FakeDriverOptions(
     failure_rate=0.4, seed=11,
@@ -41,15 +39,9 @@ class RecordingDriver:
 
 
 @pytest.fixture
-def conductor(berth_server, berth_database_url, tmp_path):
-    with BerthProcess(tmp_path, "conductor", "--db", berth_database_url, "--idle-sleep", "0.05") as process:
-        yield process
-
-
-@pytest.fixture
 def agents(make_config, host_name):
     """Three hosts with a trait of their own, each with its running agent."""
-    trait = f"CUSTOM_AGENT_TEST_{uuidlib.uuid4().hex[:8].upper()}"
+    trait = unique_trait()
     calls: collections.Counter = collections.Counter()
     lock = threading.Lock()
     running = []
@@ -77,20 +69,7 @@ def test_berth_records_the_outcome_the_driver_decided_for_every_attempt_it_cast(
 ):
     trait, hosts, calls = agents
     names = {agent.host_uuid: agent.config.host.name for agent in hosts}
-    answer = http.post("/builds", json={
-        "request_spec": {"resources": {"VCPU": 1, "MEMORY_MB": 512}, "required": [trait],
-                         "project_id": "p", "user_id": "u"},
-        "num_instances": 8, "num_alternates": 2,
-    })
-    assert answer.status_code == 202, answer.text
-    location = answer.headers["location"]
-
-    def finished() -> dict | None:
-        build = http.get(location).json()
-        states = {i["state"] for i in build["instances"]}
-        return build if states <= {"ACTIVE", "ERROR"} else None
-
-    build = eventually(finished, timeout=120)
+    build = finished_build(http, submit_build(http, trait, instances=8, alternates=2))
     ran = [a for i in build["instances"] for a in i["attempts"] if a["host"] in names and
            (a["outcome"] == "succeeded" or a["failure_kind"] is not None)]
     assert ran
