@@ -1,0 +1,140 @@
+"""Builds end to end over HTTP: a real ``berth serve``, ``berth conductor``
+and ``berth agent`` processes with the fake driver, on 127.0.0.1, stopped
+by PID. The fake driver decides each attempt by a seeded hash of the
+instance and the attempt number, and the tests name their instances, so
+every run sees the same failures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conductor.fleet import DriverSpec, Fleet, HostSpec, instance_uuids
+
+
+def _hosts(cell: str, count: int) -> list[HostSpec]:
+    return [HostSpec(f"{cell}-host-{n}", cell) for n in range(count)]
+
+
+def _instances(builds: list[dict]) -> list[dict]:
+    return [i for b in builds for i in b["instances"]]
+
+
+def _assert_nothing_leaks(fleet: Fleet, instances: list[dict]) -> None:
+    """Usage is exactly one VCPU per ACTIVE instance; the others hold nothing."""
+    active = [i for i in instances if i["state"] == "ACTIVE"]
+    assert fleet.vcpu_used() == len(active)
+    for instance in instances:
+        held = fleet.allocations_of(instance["uuid"])
+        if instance["state"] == "ACTIVE":
+            assert list(held) == [instance["host"]]
+        else:
+            assert held == {}
+
+
+@pytest.fixture
+def make_fleet(tmp_path):
+    fleets: list[Fleet] = []
+
+    def make(hosts, driver=DriverSpec(), conductors=1, lease_ttl=30.0, name="fleet") -> Fleet:
+        workdir = tmp_path / f"{name}-{len(fleets)}"
+        workdir.mkdir()
+        fleet = Fleet(workdir, hosts, driver, lease_ttl=lease_ttl)
+        fleets.append(fleet)
+        return fleet.start(conductors)
+
+    yield make
+    for fleet in fleets:
+        fleet.stop()
+
+
+def test_builds_succeed(make_fleet):
+    fleet = make_fleet(_hosts("c1", 3))
+    builds = fleet.wait_settled([fleet.submit(4, 1), fleet.submit(1, 0)])
+    instances = _instances(builds)
+    assert [b["state"] for b in builds] == ["ACTIVE", "ACTIVE"]
+    assert all(i["state"] == "ACTIVE" and [a["outcome"] for a in i["attempts"]] == ["succeeded"] for i in instances)
+    _assert_nothing_leaks(fleet, instances)
+
+
+def test_failed_builds_are_retried_on_alternates_of_the_same_cell(make_fleet):
+    hosts = _hosts("c1", 3) + _hosts("c2", 3)
+    cell_of = {Fleet.root(h): h.cell for h in hosts}
+    fleet = make_fleet(hosts, DriverSpec(failure_rate=0.5, seed=11))
+    uuids = instance_uuids(12, "same-cell")
+    builds = fleet.wait_settled([fleet.submit(12, 2, uuids)])
+    instances = _instances(builds)
+    retried = [i for i in instances if len(i["attempts"]) > 1]
+    assert retried, "a failure rate of 0.5 over 12 instances retried none"
+    for instance in instances:
+        cells = {cell_of[a["host"]] for a in instance["attempts"]}
+        assert len(cells) == 1
+        hosts_tried = [a["host"] for a in instance["attempts"]]
+        assert len(set(hosts_tried)) == len(hosts_tried)
+        assert all(a["outcome"] == "failed" for a in instance["attempts"][:-1])
+        assert instance["attempts"][-1]["outcome"] == ("succeeded" if instance["state"] == "ACTIVE" else "failed")
+    _assert_nothing_leaks(fleet, instances)
+
+
+def test_alternates_exhausted_is_error_with_every_attempt(make_fleet):
+    fleet = make_fleet(_hosts("c1", 3), DriverSpec(failure_rate=1.0, seed=3))
+    [build] = fleet.wait_settled([fleet.submit(2, 2)])
+    assert build["state"] == "ERROR"
+    for instance in build["instances"]:
+        assert instance["state"] == "ERROR" and instance["host"] is None
+        attempts = instance["attempts"]
+        assert [a["number"] for a in attempts] == [1, 2, 3]
+        assert all(a["outcome"] == "failed" and a["reason"] and a["finished_at"] for a in attempts)
+        assert len({a["host"] for a in attempts}) == 3
+        for attempt in attempts:
+            assert f"attempt {attempt['number']} on {attempt['host']}" in instance["fault"]
+    _assert_nothing_leaks(fleet, build["instances"])
+
+
+def test_error_fraction_falls_as_alternates_grow(make_fleet):
+    """The issue's curve: the fake driver fails 10% of attempts; the same
+    instances (same uuids, so the same draws) are built with 0..3
+    alternates, each on a fleet of its own. An instance in ERROR with k
+    alternates failed its first k+1 attempts, so it is in ERROR with fewer
+    alternates too: the fraction can only fall."""
+    uuids = instance_uuids(60, "curve")
+    fractions = []
+    for alternates in range(4):
+        fleet = make_fleet(_hosts("c1", 5), DriverSpec(failure_rate=0.1, seed=2026), name=f"k{alternates}")
+        builds = fleet.wait_settled([fleet.submit(20, alternates, uuids[n:n + 20]) for n in range(0, 60, 20)])
+        instances = _instances(builds)
+        fractions.append(sum(i["state"] == "ERROR" for i in instances) / len(instances))
+        _assert_nothing_leaks(fleet, instances)
+        fleet.stop()
+    assert fractions[0] > 0
+    assert fractions[0] > fractions[1] >= fractions[2] >= fractions[3], fractions
+
+
+def test_a_conductor_killed_mid_build_is_finished_by_its_restart(make_fleet):
+    fleet = make_fleet(
+        _hosts("c1", 4), DriverSpec(failure_rate=0.3, seed=5, latency=0.05), lease_ttl=2.0,
+    )
+    build_ids = [fleet.submit(5, 2) for _ in range(6)]
+    # Let it get going, then SIGKILL the conductor in the middle of the work.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = [i["state"] for b in build_ids for i in fleet.build(b)["instances"]]
+        if any(s != "SCHEDULING" for s in states):
+            break
+        time.sleep(0.05)
+    fleet.conductors[0].kill()
+    build_ids += [fleet.submit(5, 2) for _ in range(2)]
+    fleet.start_conductor()
+    builds = fleet.wait_settled(build_ids)
+    instances = _instances(builds)
+    assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
+    _assert_nothing_leaks(fleet, instances)
+
+
+def test_two_conductors_share_the_work(make_fleet):
+    fleet = make_fleet(_hosts("c1", 3), DriverSpec(failure_rate=0.2, seed=8), conductors=2)
+    builds = fleet.wait_settled([fleet.submit(3, 2) for _ in range(8)])
+    instances = _instances(builds)
+    assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
+    _assert_nothing_leaks(fleet, instances)
