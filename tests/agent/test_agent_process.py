@@ -19,6 +19,16 @@ def tree_of(url: str, root_uuid: str) -> dict[str, dict]:
         return {p["name"]: p for p in found.json()["resource_providers"]}
 
 
+def traits_of(http: httpx.Client, uuid: str) -> list[str]:
+    answer = http.get(f"/resource_providers/{uuid}/traits")
+    return answer.json()["traits"] if answer.status_code == 200 else []
+
+
+def inventories_of(http: httpx.Client, uuid: str) -> dict:
+    answer = http.get(f"/resource_providers/{uuid}/inventories")
+    return answer.json()["inventories"] if answer.status_code == 200 else {}
+
+
 def test_the_agent_command_writes_its_tree_puts_it_back_and_stops_on_sigterm(
     berth_server, http, host_name, tmp_path
 ):
@@ -47,12 +57,11 @@ resync_interval = 0.3
         tree = eventually(lambda: (t := tree_of(berth_server.url, root)) and set(t) == names and t)
         assert tree[f"{host_name}_pf0"]["parent_provider_uuid"] == tree[f"{host_name}_NUMA1"]["uuid"]
         eventually(lambda: http.get(f"/resource_providers/{root}/cell").json()["cell"] == "cell-p")
-        eventually(lambda: "CUSTOM_FROM_FILE" in http.get(f"/resource_providers/{root}/traits").json()["traits"])
+        eventually(lambda: "CUSTOM_FROM_FILE" in traits_of(http, root))
 
         pf0 = tree[f"{host_name}_pf0"]["uuid"]
         assert http.delete(f"/resource_providers/{pf0}").status_code == 204
-        eventually(lambda: http.get(f"/resource_providers/{pf0}/inventories").status_code == 200
-                   and "SRIOV_NET_VF" in http.get(f"/resource_providers/{pf0}/inventories").json()["inventories"])
+        eventually(lambda: "SRIOV_NET_VF" in inventories_of(http, pf0))
         assert agent.running
     finally:
         code = agent.stop()

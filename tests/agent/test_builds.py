@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from berth.agent.agent import Agent
-from berth.agent.builds import BuildRunner
 from berth.agent.driver import BuildRequest, BuildResult, FailureKind
 from tests.agent.conftest import eventually, finished_build, submit_build, unique_trait
 

@@ -152,9 +152,11 @@ def test_a_host_without_numa_nodes_is_one_provider_with_everything():
 
 
 def test_provider_uuids_depend_on_the_host_name_only():
-    one = plan_tree(agent_config_from_mapping({"host": {"name": "a", "numa_nodes": 1, "vcpu": 1, "memory_mb": 1}}).host)
-    again = plan_tree(agent_config_from_mapping({"host": {"name": "a", "numa_nodes": 1, "vcpu": 9, "memory_mb": 9}}).host)
-    other = plan_tree(agent_config_from_mapping({"host": {"name": "b", "numa_nodes": 1, "vcpu": 1, "memory_mb": 1}}).host)
+    def tree(name: str, size: int):
+        host = {"name": name, "numa_nodes": 1, "vcpu": size, "memory_mb": size}
+        return plan_tree(agent_config_from_mapping({"host": host}).host)
+
+    one, again, other = tree("a", 1), tree("a", 9), tree("b", 1)
     uuids = [p.uuid for p in one.providers]
     assert uuids == [p.uuid for p in again.providers]
     assert not set(uuids) & {p.uuid for p in other.providers}

@@ -148,7 +148,8 @@ def test_drift_written_by_someone_else_is_put_back_and_their_traits_are_kept(mak
     })
     assert changed.status_code == 200, changed.text
     add_trait(http, tree.root.uuid, "COMPUTE_STATUS_DISABLED")
-    assert http.put(f"/resource_providers/{tree.root.uuid}/cell", json={"cell": "elsewhere"}).status_code == 200
+    moved = http.put(f"/resource_providers/{tree.root.uuid}/cell", json={"cell": "elsewhere"})
+    assert moved.status_code == 200
 
     report = reporter.sync()
     assert numa0.uuid in report.written and report.cell_written
