@@ -165,3 +165,30 @@ def test_polls_berth_does_not_answer_are_waited_out(start_agent, http):
     assert outage.left == 0
     assert {i["state"] for i in build["instances"]} == {"ACTIVE"}
     eventually(lambda: agent.builds.counts().succeeded == 2)
+
+
+class NoBuildRoutesTransport(httpx.HTTPTransport):
+    """An older berth: no /builds routes at all."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/builds"):
+            return httpx.Response(404, json={"errors": [{"status": 404, "title": "Not Found",
+                                                         "detail": "The resource could not be found."}]})
+        return super().handle_request(request)
+
+
+def test_a_berth_without_build_routes_still_gets_the_tree_and_the_agent_polls_on(make_config, http):
+    agent = Agent(make_config(vcpu=2, memory_mb=512), GatedDriver(), transport=NoBuildRoutesTransport())
+    thread = threading.Thread(target=agent.run)
+    thread.start()
+    try:
+        eventually(lambda: agent.last_sync is not None and http.get(
+            f"/resource_providers/{agent.host_uuid}").status_code == 200)
+        # Still looping: a deleted tree comes back.
+        assert http.delete(f"/resource_providers/{agent.host_uuid}").status_code == 204
+        eventually(lambda: http.get(f"/resource_providers/{agent.host_uuid}").status_code == 200)
+        assert agent.builds.counts().started == 0
+    finally:
+        agent.stop()
+        thread.join(60)
+    assert not thread.is_alive()
