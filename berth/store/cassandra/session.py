@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30
 # How often an uncertain outcome is read back before giving up.
 RESOLVE_ATTEMPTS = 5
+# Seconds a schema change may take to reach every node. The driver's
+# default, 10 s, was exceeded on 3 nodes sharing 2 loaded cores; it then
+# carried on, and the next statement of ``berth db upgrade``, coordinated
+# by a node that had not yet heard of the new keyspace, failed.
+SCHEMA_AGREEMENT_WAIT_S = 60
 
 
 class StoreUnavailable(errors.StoreUnavailable):
@@ -99,6 +104,7 @@ class Connection:
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             # Back within a second of a node's restart.
             reconnection_policy=ConstantReconnectionPolicy(1.0),
+            max_schema_agreement_wait=SCHEMA_AGREEMENT_WAIT_S,
         )
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
@@ -148,7 +154,10 @@ class Connection:
         return list(translate(self.session.execute, bound))
 
     def ddl(self, cql: str) -> None:
-        translate(self.session.execute, SimpleStatement(cql.format(ks=self.url.keyspace)))
+        """A schema change, returned once every live node has it."""
+        result = translate(self.session.execute, SimpleStatement(cql.format(ks=self.url.keyspace)))
+        if not result.response_future.is_schema_agreed:
+            raise StoreUnavailable(f"the nodes did not agree on the schema within {SCHEMA_AGREEMENT_WAIT_S} s: {cql}")
 
     def write_plain(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Unconditional writes, sent together; for tables no CAS reads."""
