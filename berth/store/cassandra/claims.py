@@ -28,6 +28,13 @@ A claim over several partitions runs the full protocol, for transaction
    deleted, each consumer gets its new generation and allocations and is
    unlocked, the record is deleted. Aborting undoes 3 and 2 instead.
 
+A reshape is a claim that also replaces inventories: on one partition its
+inventory rows are written in the same conditional batch as its allocation
+rows (``IF generation = g`` with the caller's generations), so it is all
+or nothing. A reshape over several partitions is refused
+(``ReshapeAcrossTrees``): its inventory changes would be visible to other
+claimers partition by partition, before the claim commits.
+
 A CAS whose outcome is unknown is read back at SERIAL: every row a claim
 writes names ``tx``, so the read-back is exact.
 """
@@ -44,8 +51,8 @@ import uuid as uuidlib
 from collections.abc import Sequence
 
 from berth.placement import errors
-from berth.placement.model import NOT_CHECKED, ConsumerClaim
-from berth.store.cassandra import catalog, changes, trees
+from berth.placement.model import NOT_CHECKED, ConsumerClaim, Inventory, InventoryChange
+from berth.store.cassandra import catalog, changes, inventories as inventory_rows, retirement, trees
 from berth.store.cassandra.providers import Locator
 from berth.store.cassandra.session import Connection, StoreUnavailable, as_utc, utcnow
 from berth.store.cassandra.trees import HELD, PENDING, RELEASING, Partition
@@ -65,6 +72,31 @@ PENDING_TTL_S = 86_400
 # Retries of one partition's batch when a concurrent claim moved a
 # generation in between our read and our write.
 ACQUIRE_ATTEMPTS = 25
+
+
+class ReshapeAcrossTrees(errors.Conflict):
+    """A reshape whose providers are in several tree partitions."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This reshape touches providers of several provider trees (partitions); the Cassandra store "
+            "changes inventories and allocations atomically only within one tree. Reshape each tree on its own."
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InventoryPlan:
+    """A reshape's inventories: provider -> (expected generation, class id -> inventory)."""
+
+    wanted: dict[str, tuple[int, dict[int, Inventory]]]
+    names: tuple[retirement.CatalogName, ...]  # the classes used, recorded and confirmed
+
+    @property
+    def providers(self) -> frozenset[str]:
+        return frozenset(self.wanted)
+
+
+_NO_INVENTORIES = InventoryPlan({}, ())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,12 +194,18 @@ class ClaimWriter:
 
     # -- the claim ---------------------------------------------------------------
 
-    def write(self, claims: Sequence[ConsumerClaim]) -> None:
+    def write(self, claims: Sequence[ConsumerClaim], inventory_changes: Sequence[InventoryChange] = ()) -> None:
+        """Replace the claims' consumers' allocations; with
+        ``inventory_changes``, a reshape: the inventories change in the same
+        batch (one partition only)."""
         # The catalog, the consumers and (for a claim on one tree) the
         # partition are read at the same time. A partition read before the
         # consumers are locked is only a first guess: the batch built from
         # it is conditioned on the generations it saw.
-        new_parts = sorted({self.locator.get(rp) for c in claims for rp in c.allocations})
+        new_parts = sorted(
+            {self.locator.get(rp) for c in claims for rp in c.allocations}
+            | {self.locator.get(c.provider_uuid) for c in inventory_changes}
+        )
         classes_answer = catalog.read_classes_async(self.conn)
         first_read = None
         if len(new_parts) == 1:
@@ -177,14 +215,19 @@ class ClaimWriter:
         states = {c.consumer_uuid: self._settled_consumer(c.consumer_uuid) for c in claims}
         classes = classes_answer()
         ids = classes.ids({rc for c in claims for a in c.allocations.values() for rc in a})
+        inventories = _inventory_plan(inventory_changes, classes)
         for claim in claims:
             check_consumer_generation(claim, states[claim.consumer_uuid])
-        plan = self._plan(claims, states, ids)
+        plan = self._plan(claims, states, ids, extra_parts=new_parts if inventory_changes else ())
+        if inventory_changes and len(plan.parts) > 1:
+            raise ReshapeAcrossTrees()
         if len(plan.parts) <= 1:
             guess = None
             if first_read is not None and plan.parts == (first_read[0],):
                 guess = trees.to_partition(first_read[0], first_read[1].result())
-            self._write_single(plan, states, classes.by_id, guess)
+            self._write_single(plan, states, classes.by_id, guess, inventories)
+            if inventory_changes:
+                changes.touch(self.conn, inventories.providers)
             return
         self._record(plan)
         try:
@@ -205,7 +248,12 @@ class ClaimWriter:
     # -- one partition: the batch on the tree is the commit ------------------------
 
     def _write_single(
-        self, plan: Plan, states: dict[str, _ConsumerState], names: dict[int, str], guess: Partition | None = None
+        self,
+        plan: Plan,
+        states: dict[str, _ConsumerState],
+        names: dict[int, str],
+        guess: Partition | None = None,
+        inventories: InventoryPlan = _NO_INVENTORIES,
     ) -> None:
         """A claim on one tree partition (or none, when it only clears):
         lock the consumers, then one conditional batch writes the final rows
@@ -214,7 +262,9 @@ class ClaimWriter:
         record = self._record(plan, state="single", wait=False)
         # Change entries before the batch too: should this process die right
         # after it, the change is still in the feed.
-        early = self.conn.send_plain(changes.entries(plan.providers))
+        early = self.conn.send_plain(changes.entries({*plan.providers, *inventories.providers}))
+        for provider in inventories.providers:
+            retirement.record_uses(self.conn, provider, inventories.names)
         try:
             self._lock_consumers(plan, states)
             record.result()
@@ -225,7 +275,7 @@ class ClaimWriter:
             raise
         try:
             if plan.parts:
-                self._acquire(plan, plan.parts[0], names, final=True, guess=guess)
+                self._acquire(plan, plan.parts[0], names, final=True, guess=guess, inventories=inventories)
         except errors.BerthError as exc:
             if isinstance(exc, StoreUnavailable):
                 raise  # the batch may have applied: the reaper reads it back
@@ -271,7 +321,14 @@ class ClaimWriter:
         self._unlock_all(plan)
         changes.touch(self.conn, plan.providers)
 
-    def _plan(self, claims: Sequence[ConsumerClaim], states: dict[str, _ConsumerState], ids: dict[str, int]) -> Plan:
+    def _plan(
+        self,
+        claims: Sequence[ConsumerClaim],
+        states: dict[str, _ConsumerState],
+        ids: dict[str, int],
+        extra_parts: Sequence[str] = (),
+    ) -> Plan:
+        """``extra_parts``: partitions a reshape changes inventories in."""
         consumers = []
         providers: set[str] = set()
         for claim in claims:
@@ -295,7 +352,7 @@ class ClaimWriter:
                 )
             )
             providers |= set(allocations) | set(state.allocations)
-        parts = {self.locator.get(rp) for rp in providers}
+        parts = {self.locator.get(rp) for rp in providers} | set(extra_parts)
         return Plan(
             str(uuidlib.uuid4()), tuple(consumers), tuple(sorted(parts)), tuple(sorted(providers)),
             time.time() + DEADLINE_S,
@@ -372,18 +429,36 @@ class ClaimWriter:
                 )
 
     def _acquire(
-        self, plan: Plan, part: str, names: dict[int, str], final: bool = False, guess: Partition | None = None
+        self,
+        plan: Plan,
+        part: str,
+        names: dict[int, str],
+        final: bool = False,
+        guess: Partition | None = None,
+        inventories: InventoryPlan = _NO_INVENTORIES,
     ) -> None:
         """Take this partition's share of the plan: 'pending' rows, or with
-        ``final`` (one partition) the final 'held' rows. ``guess``: the
-        partition as read earlier, tried first."""
+        ``final`` (one partition) the final 'held' rows, and a reshape's
+        inventories. ``guess``: the partition as read earlier, tried first."""
         for _ in range(ACQUIRE_ATTEMPTS):
             partition, guess = guess or trees.read_partition(self.conn, part), None
-            statements = _acquire_statements(plan, partition, names, final)
+            if inventories.wanted:
+                if _holds_rows_of(partition, plan.tx) or _written_by(partition, inventories, plan.tx):
+                    return
+                statements = _reshape_statements(plan, partition, names, inventories)
+                # After the SERIAL read of the partition (see retirement).
+                retirement.confirm_live(self.conn, inventories.names)
+            else:
+                statements = _acquire_statements(plan, partition, names, final)
             if not statements:
                 return
             plan.check_time_left()
-            if self.conn.cas(statements, resolve=lambda: _holds_rows_of(self._read(part), plan.tx)).applied:
+
+            def applied() -> bool:
+                now = self._read(part)
+                return _holds_rows_of(now, plan.tx) or _written_by(now, inventories, plan.tx)
+
+            if self.conn.cas(statements, resolve=applied).applied:
                 return
             time.sleep(0.002)
         raise errors.ConcurrentUpdate()
@@ -630,3 +705,79 @@ def _settle_statements(partition: Partition, tx: str, forward: bool) -> list[tup
                     (*where, tx),
                 ))
     return statements
+
+
+# -- reshapes -------------------------------------------------------------------------
+
+
+def _inventory_plan(inventory_changes: Sequence[InventoryChange], classes: catalog.ClassCatalog) -> InventoryPlan:
+    wanted: dict[str, tuple[int, dict[int, Inventory]]] = {}
+    used: set[str] = set()
+    for change in inventory_changes:
+        ids = classes.ids(change.inventories)
+        wanted[change.provider_uuid] = (
+            change.expected_generation,
+            {ids[name]: inventory for name, inventory in change.inventories.items()},
+        )
+        used |= set(ids)
+    return InventoryPlan(wanted, tuple(classes.names(used)))
+
+
+def _written_by(partition: Partition, inventories: InventoryPlan, tx: str) -> bool:
+    """Whether a reshape's batch applied: a provider it changed was last
+    written by it (a reshape that moves no allocation leaves no row of
+    ``tx``)."""
+    return any(
+        row.writer == tx for uuid, row in partition.providers.items() if uuid in inventories.wanted
+    )
+
+
+def _reshape_statements(
+    plan: Plan, partition: Partition, names: dict[int, str], inventories: InventoryPlan
+) -> list[tuple[str, tuple]]:
+    """The one batch of a reshape: the claim's rows checked against the
+    final inventories, the inventory rows, every changed provider bumped
+    from the generation its caller named."""
+    now = utcnow()
+    final = dict(partition.inventories)
+    for rp, (expected, wanted) in inventories.wanted.items():
+        row = partition.providers.get(rp)
+        if row is None:
+            raise errors.ResourceProviderNotFound(rp)
+        inventory_rows.check_generation(row, expected)
+        final[rp] = {rc: trees.InventoryRow(rp, rc, inventory, now) for rc, inventory in wanted.items()}
+    reshaped = dataclasses.replace(partition, inventories=final)
+    _check_reshaped_inventories(plan, reshaped, inventories, names)
+    statements = _acquire_statements(plan, reshaped, names, final=True)
+    bumped = {params[4] for cql, params in statements if cql == trees.BUMP}
+    for rp, (_, wanted) in sorted(inventories.wanted.items()):
+        statements += inventory_rows.inventory_statements(
+            partition.part, rp, partition.inventories.get(rp, {}), wanted, now
+        )
+        if rp not in bumped:
+            statements.append(trees.bump(partition.providers[rp], now, plan.tx))
+    return statements
+
+
+def _check_reshaped_inventories(
+    plan: Plan, reshaped: Partition, inventories: InventoryPlan, names: dict[int, str]
+) -> None:
+    """Each changed provider's final inventory admits the allocations moved
+    onto it and holds everything that stays (InventoryInUse otherwise)."""
+    moving = frozenset(c.uuid for c in plan.consumers)
+    usage = reshaped.check_usage(exclude_consumers=moving)
+    for rp in sorted(inventories.wanted):
+        final = reshaped.inventories.get(rp, {})
+        used: dict[int, int] = collections.Counter({rc: u for (p, rc), u in usage.items() if p == rp and u})
+        for consumer in plan.consumers:
+            for rc, amount in consumer.allocations.get(rp, {}).items():
+                row = final.get(rc)
+                name = names.get(rc, str(rc))
+                if row is None:
+                    raise errors.NoInventoryForAllocation(rp, name)
+                if not row.inventory.admits(amount):
+                    raise errors.UnitConstraintsViolated(rp, name)
+                used[rc] += amount
+        over = sorted(names.get(rc, str(rc)) for rc, u in used.items() if rc not in final or final[rc].inventory.capacity < u)
+        if over:
+            raise errors.InventoryInUse(rp, over)

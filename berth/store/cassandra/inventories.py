@@ -75,22 +75,33 @@ def replace_inventories(
     now = utcnow()
     writer = str(uuidlib.uuid4())
     statements = [trees.bump(row, now, writer)]
-    for rc in current.keys() - set(ids.values()):
-        statements.append((_DELETE, (part, uuid, str(rc))))
-    for name, inventory in wanted.items():
-        rc = ids[name]
-        old = current.get(rc)
-        if old is not None and trees.named(old.inventory, name) == inventory:
-            continue
-        created = old.changed_at if old is not None else now
-        statements.append(
-            (_UPSERT, (*(getattr(inventory, f) for f in _FIELDS), rc, created, now if old else None, part, uuid, str(rc)))
-        )
+    statements += inventory_statements(part, uuid, current, {ids[name]: inv for name, inv in wanted.items()}, now)
     applied = conn.cas(statements, resolve=lambda: trees.written_by(conn, part, uuid, writer))
     if not applied.applied:
         raise errors.ConcurrentUpdate()
     changes.touch(conn, [uuid])
     return inventories_of(trees.read_partition(conn, part, serial=False), uuid, classes)
+
+
+def inventory_statements(
+    part: str, uuid: str, current: dict[int, trees.InventoryRow], wanted: dict[int, Inventory], now
+) -> list[tuple[str, tuple]]:
+    """The writes that turn the provider's inventory rows ``current`` into
+    ``wanted`` (class id -> inventory); unchanged rows are left alone."""
+    statements: list[tuple[str, tuple]] = [(_DELETE, (part, uuid, str(rc))) for rc in current.keys() - wanted.keys()]
+    for rc, inventory in wanted.items():
+        old = current.get(rc)
+        if old is not None and _fields(old.inventory) == _fields(inventory):
+            continue
+        created = old.changed_at if old is not None else now
+        statements.append(
+            (_UPSERT, (*_fields(inventory), rc, created, now if old else None, part, uuid, str(rc)))
+        )
+    return statements
+
+
+def _fields(inventory: Inventory) -> tuple:
+    return tuple(getattr(inventory, f) for f in _FIELDS)
 
 
 def check_generation(row: ProviderRow, expected: int) -> None:

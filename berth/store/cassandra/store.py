@@ -34,8 +34,8 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
-from berth.store.cassandra import builds, bulk, catalog, changes, inventories, providers, reads, schema, trees
-from berth.store.cassandra.claims import ClaimWriter, check_consumer_generation, read_consumer
+from berth.store.cassandra import builds, bulk, catalog, changes, inventories, providers, reads, schema
+from berth.store.cassandra.claims import ClaimWriter, read_consumer
 from berth.store.cassandra.session import Connection
 from berth.store.cassandra.url import CassandraUrl
 
@@ -176,84 +176,11 @@ class CassandraStore:
         self.claims.write([ConsumerClaim(consumer_uuid, "", "", {}, NOT_CHECKED)])
 
     def reshape(self, changes_: Sequence[InventoryChange], claims: Sequence[ConsumerClaim]) -> None:
-        """Placement's order: an interim inventory that is the union of old
-        and new, the allocations, then the final inventory. The steps are
-        separate transactions here, so the final state is checked before
-        the first write: a reshape that would leave usage above capacity is
-        refused without changing anything."""
-        self._check_reshape(changes_, claims)
-        for change in changes_:
-            current = inventories.read_inventories(self.conn, self.locator, change.provider_uuid)
-            interim = {**current.inventories, **change.inventories}
-            if change.inventories and interim != dict(current.inventories):
-                inventories.replace_inventories(
-                    self.conn, self.locator, change.provider_uuid, change.expected_generation, interim, check_usage=False
-                )
-        if claims:
-            self.write_allocations(claims)
-        for change in changes_:
-            row = providers.get_row(self.conn, self.locator, change.provider_uuid, serial=True)
-            inventories.replace_inventories(
-                self.conn, self.locator, change.provider_uuid, row.generation, change.inventories
-            )
-
-    def _check_reshape(self, changes_: Sequence[InventoryChange], claims: Sequence[ConsumerClaim]) -> None:
-        """A dry run of the whole reshape against the current state: every
-        check the steps make, so that a reshape refused for anything but a
-        concurrent write changes nothing."""
-        classes = catalog.read_classes(self.conn)
-        for change in changes_:
-            classes.ids(change.inventories)
-        for claim in claims:
-            classes.ids({rc for resources in claim.allocations.values() for rc in resources})
-            for rp in claim.allocations:
-                self.locator.get(rp)
-            check_consumer_generation(claim, read_consumer(self.conn, claim.consumer_uuid, serial=False))
-        final = {c.provider_uuid: c for c in changes_}
-        moving = frozenset(c.consumer_uuid for c in claims)
-        partitions: dict[str, trees.Partition] = {}
-        for uuid in sorted(set(final) | {rp for c in claims for rp in c.allocations}):
-            part = self.locator.get(uuid)
-            if part not in partitions:
-                partitions[part] = trees.read_partition(self.conn, part)
-            self._check_reshaped_provider(partitions[part], uuid, final.get(uuid), claims, moving, classes)
-
-    @staticmethod
-    def _check_reshaped_provider(
-        partition: trees.Partition,
-        uuid: str,
-        change: InventoryChange | None,
-        claims: Sequence[ConsumerClaim],
-        moving: frozenset[str],
-        classes: catalog.ClassCatalog,
-    ) -> None:
-        row = partition.providers.get(uuid)
-        if row is None:
-            raise errors.ResourceProviderNotFound(uuid)
-        names = classes.by_id
-        if change is not None:
-            inventories.check_generation(row, change.expected_generation)
-            wanted = dict(change.inventories)
-        else:
-            wanted = {names[rc]: trees.named(r.inventory, names[rc])
-                      for rc, r in partition.inventories.get(uuid, {}).items() if rc in names}
-        usage: dict[str, int] = {}
-        for (rp, rc), used in partition.check_usage(exclude_consumers=moving).items():
-            if rp == uuid and used:
-                usage[names.get(rc, str(rc))] = used
-        for claim in claims:
-            for name, amount in claim.allocations.get(uuid, {}).items():
-                inventory = wanted.get(name)
-                if inventory is None:
-                    raise errors.NoInventoryForAllocation(uuid, name)
-                if not inventory.admits(amount):
-                    raise errors.UnitConstraintsViolated(uuid, name)
-                usage[name] = usage.get(name, 0) + amount
-        over = sorted(name for name, used in usage.items() if name not in wanted or wanted[name].capacity < used)
-        if over and change is not None:
-            raise errors.InventoryInUse(uuid, over)
-        if over:
-            raise errors.CapacityExceeded(uuid, over[0])
+        """The inventories and the allocations in one conditional batch on
+        their tree partition (a reshape over several trees is refused; see
+        claims.ReshapeAcrossTrees)."""
+        self._maybe_reap()
+        self.claims.write(claims, inventory_changes=changes_)
 
     # -- usages --------------------------------------------------------------
 

@@ -18,7 +18,7 @@ HELD, PENDING, RELEASING = "held", "pending", "releasing"
 _COLUMNS = (
     "provider, kind, key, name, parent, root, generation, created_seq, traits, aggregates, children, cell, "
     "total, reserved, min_unit, max_unit, step_size, allocation_ratio, "
-    "consumer, rc, used, state, tx, release_tx, created_at, updated_at"
+    "consumer, rc, used, state, tx, release_tx, writer, created_at, updated_at"
 )
 SELECT_PARTITION = f"SELECT {_COLUMNS} FROM {{ks}}.tree WHERE part = ?"
 SELECT_ALL = f"SELECT part, {_COLUMNS} FROM {{ks}}.tree"
@@ -35,6 +35,7 @@ class ProviderRow:
     aggregates: frozenset[str]
     children: frozenset[str]
     cell: str | None = None
+    writer: str | None = None  # who last compare-and-set the row (a read-back names it)
 
     @property
     def uuid(self) -> str:
@@ -115,6 +116,7 @@ def _provider_row(part: str, r) -> ProviderRow:
         aggregates=frozenset(r.aggregates or ()),
         children=frozenset(r.children or ()),
         cell=r.cell,
+        writer=r.writer,
     )
 
 
