@@ -127,7 +127,7 @@ def _insert_group(
             ))
         if r.parent_uuid is not None and r.parent_uuid not in ours and r.parent_uuid not in placed:
             # An existing parent in this partition: it must still exist.
-            statements.append((providers.ADD_CHILD, ({r.uuid}, part, r.parent_uuid)))
+            statements.append((providers.ADD_CHILD, ({r.uuid}, part, r.parent_uuid, placed[r.uuid][1])))
     if not conn.cas(statements, resolve=lambda: providers.exists(conn, part, group[0].uuid)).applied:
         raise errors.InvalidParent("parent provider UUID does not exist.")
 

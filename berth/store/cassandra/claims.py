@@ -52,7 +52,7 @@ from collections.abc import Sequence
 
 from berth.placement import errors
 from berth.placement.model import NOT_CHECKED, ConsumerClaim, Inventory, InventoryChange
-from berth.store.cassandra import catalog, changes, inventories as inventory_rows, retirement, trees
+from berth.store.cassandra import catalog, changes, inventories as inventory_rows, moves, retirement, trees
 from berth.store.cassandra.providers import Locator
 from berth.store.cassandra.session import Connection, StoreUnavailable, as_utc, utcnow
 from berth.store.cassandra.trees import HELD, PENDING, RELEASING, Partition
@@ -561,8 +561,11 @@ class ClaimWriter:
         claimer died or hung); return how many were finished."""
         finished = 0
         for record in self.conn.execute("SELECT tx, state, deadline, plan FROM {ks}.claim_tx"):
-            plan = Plan.from_json(record.tx, record.plan)
             try:
+                if record.state.startswith("move-"):  # a re-parenting (moves.py)
+                    finished += moves.reap(self.conn, record)
+                    continue
+                plan = Plan.from_json(record.tx, record.plan)
                 finished += self._finish_if_due(record.state, as_utc(record.deadline), plan)
             except errors.BerthError as exc:  # another reaper or a retry finishes it
                 log.warning("reaping claim %s failed: %s", record.tx, exc)

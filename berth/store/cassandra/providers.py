@@ -4,7 +4,10 @@ and the provider query (filtered in Python over a scan; see docs/backends.md).
 A child is created in its parent's partition, so a tree created top-down is
 one partition. Re-parenting moves no data: a provider keeps its partition
 for life, and a tree assembled from several trees then spans partitions
-(its claims take the multi-partition path, which is just as safe).
+(its claims take the multi-partition path, which is just as safe). A
+re-parenting is all or nothing (``moves``); while one is in flight its rows
+carry ``moving``, and creations under them, deletions and renames of them
+are refused as concurrent updates.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable
 from berth.placement import errors
 from berth.placement.model import ResourceProvider
 from berth.placement.query import ProviderQuery
-from berth.store.cassandra import catalog, changes, trees
+from berth.store.cassandra import catalog, changes, moves, trees
 from berth.store.cassandra.session import Connection, utcnow
 from berth.store.cassandra.trees import Partition, ProviderRow
 
@@ -137,9 +140,10 @@ _INSERT_ROW = (
     "INSERT INTO {ks}.tree (part, provider, kind, key, name, parent, root, generation, created_seq, created_at) "
     "VALUES (?, ?, 'p', '', ?, ?, ?, 0, ?, ?) IF NOT EXISTS"
 )
+# The parent exists, has the root the child is given, and is not moving.
 ADD_CHILD = (
     "UPDATE {ks}.tree SET children = children + ? "
-    "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
+    "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF moving = null AND root = ?"
 )
 
 
@@ -148,12 +152,14 @@ def _insert_row(conn: Connection, uuid: str, name: str, part: str, parent: Provi
     statements = [(_INSERT_ROW, (part, uuid, name, parent.uuid if parent else None, root, time.time_ns(), utcnow()))]
     if parent is not None:
         # In the same conditional batch: the parent still exists.
-        statements.append((ADD_CHILD, ({uuid}, part, parent.uuid)))
+        statements.append((ADD_CHILD, ({uuid}, part, parent.uuid, root)))
 
     def landed() -> bool:
         return bool(conn.read_serial(_SELECT_ONE, (part, uuid)))
 
     if not conn.cas(statements, resolve=landed).applied:
+        if parent is not None and exists(conn, part, parent.uuid):
+            raise errors.ConcurrentUpdate("the parent provider moved or is moving; retry")
         raise errors.InvalidParent("parent provider UUID does not exist.")
 
 
@@ -165,27 +171,44 @@ def update_provider(
 ) -> ResourceProvider:
     row = get_row(conn, locator, uuid, serial=True)
     old = row.provider
-    new_parent = None
+    renamed = name != old.name
+    move = None
     if parent_uuid != old.parent_provider_uuid:
         new_parent = _check_new_parent(conn, locator, row, parent_uuid, allow_reparent)
-    if name != old.name:
+        old_parent = find_row(conn, locator, old.parent_provider_uuid, serial=True) if old.parent_provider_uuid else None
+        members = subtree(conn, locator, row)
+        move = moves.plan_move(row, members, old_parent, new_parent, new_name=name if renamed else None)
+    if renamed:
         claim_name(conn, name, uuid)
-    new_root = uuid if parent_uuid is None else (new_parent or get_row(conn, locator, parent_uuid)).provider.root_provider_uuid
-    update = (
-        "UPDATE {ks}.tree SET name = ?, parent = ?, root = ?, updated_at = ? "
-        "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
-    )
-    conn.cas_until(
-        [(update, (name, parent_uuid, new_root, utcnow(), row.part, uuid))],
-        done=lambda: _row_is(conn, row, name=name, parent=parent_uuid),
-    )
-    if name != old.name:
+    try:
+        if move is not None:
+            moves.run(conn, move)
+        elif renamed:
+            _rename(conn, row, name)
+    except BaseException:
+        if renamed:
+            release_name(conn, name, uuid)
+        raise
+    if renamed:
         release_name(conn, old.name, uuid)
-    touched = {uuid}
-    if parent_uuid != old.parent_provider_uuid:
-        touched |= _move_subtree(conn, locator, row, old.parent_provider_uuid, new_parent, new_root)
-    changes.touch(conn, touched)
+    changes.touch(conn, moves.touched(move) if move else {uuid})
     return get_row(conn, locator, uuid).provider
+
+
+def _rename(conn: Connection, row: ProviderRow, name: str) -> None:
+    """The row exists (it has its root) and no move holds it."""
+    update = (
+        "UPDATE {ks}.tree SET name = ?, updated_at = ? "
+        "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF moving = null AND root = ?"
+    )
+    renamed = conn.cas(
+        [(update, (name, utcnow(), row.part, row.uuid, row.provider.root_provider_uuid))],
+        resolve=lambda: _row_is(conn, row, name=name),
+    )
+    if not renamed.applied:
+        if not exists(conn, row.part, row.uuid):
+            raise errors.ResourceProviderNotFound(row.uuid)
+        raise errors.ConcurrentUpdate("the provider is moving; retry")
 
 
 def _check_new_parent(
@@ -225,34 +248,6 @@ _SET_CHILDREN = (
     "UPDATE {ks}.tree SET children = children {op} ? "
     "WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
 )
-
-
-def _move_subtree(
-    conn: Connection,
-    locator: Locator,
-    row: ProviderRow,
-    old_parent: str | None,
-    new_parent: ProviderRow | None,
-    new_root: str,
-) -> set[str]:
-    """Fix the parents' child sets and every descendant's root. Each step is
-    its own compare-and-set; see docs/backends.md on re-parenting."""
-    if new_parent is not None:
-        _set_child(conn, new_parent, row.uuid, present=True)
-    if old_parent is not None:
-        old = find_row(conn, locator, old_parent)
-        if old is not None:
-            _set_child(conn, old, row.uuid, present=False)
-    set_root = (
-        "UPDATE {ks}.tree SET root = ? WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' IF EXISTS"
-    )
-    members = subtree(conn, locator, get_row(conn, locator, row.uuid, serial=True))
-    for member in members.values():
-        conn.cas_until(
-            [(set_root, (new_root, member.part, member.uuid))],
-            done=lambda member=member: _row_is(conn, member, root=new_root),
-        )
-    return set(members)
 
 
 def _set_child(conn: Connection, parent: ProviderRow, child: str, present: bool) -> None:
@@ -318,7 +313,7 @@ def _delete_statements(partition: Partition, row: ProviderRow) -> list[tuple[str
     statements = [
         (
             "DELETE FROM {ks}.tree WHERE part = ? AND provider = ? AND kind = 'p' AND key = '' "
-            "IF generation = ? AND children = null",
+            "IF generation = ? AND children = null AND moving = null",
             (row.part, row.uuid, row.generation),
         )
     ]

@@ -96,7 +96,10 @@ _V3 = [
 # sure no provider uses it (store/cassandra/retirement.py).
 _V4 = ["ALTER TABLE {ks}.catalog ADD IF NOT EXISTS state text"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# 5: the re-parenting holding a provider row (store/cassandra/moves.py).
+_V5 = ["ALTER TABLE {ks}.tree ADD IF NOT EXISTS moving text"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 
 
 def upgrade(conn: Connection) -> None:

@@ -127,6 +127,7 @@ class CassandraStore:
     def update_provider(
         self, uuid: str, name: str, parent_uuid: str | None, allow_reparent: bool
     ) -> ResourceProvider:
+        self._maybe_reap()  # finishes re-parentings whose mover died, too
         return providers.update_provider(self.conn, self.locator, uuid, name, parent_uuid, allow_reparent)
 
     def delete_provider(self, uuid: str) -> None:
