@@ -77,6 +77,12 @@ class Conductor:
             except errors.StoreUnavailable as exc:
                 LOG.warning("store unavailable, retrying: %s", exc)
                 worked = 0
+            except Exception:
+                # A pass that failed for another reason (a database locked
+                # for longer than its timeout, a bug on one build's data)
+                # must not end the process: every step is safe to repeat.
+                LOG.exception("a conductor pass failed; the next one starts over")
+                worked = 0
             if not worked:
                 stop.wait(self.settings.idle_sleep)
 

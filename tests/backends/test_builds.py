@@ -113,3 +113,80 @@ def test_builds_are_listed_in_pages_in_creation_order(store):
     assert [b.id for b in store.list_builds(10, marker=made[-1])] == []
     with pytest.raises(BuildNotFound):
         store.list_builds(2, marker=new_uuid())
+
+
+# -- the conductor over each backend ----------------------------------------------------
+
+
+def _hosts(store, count: int) -> list[str]:
+    from berth.placement.model import Inventory, ProviderRegistration
+
+    uuids = [new_uuid() for _ in range(count)]
+    store.register_providers([
+        ProviderRegistration(u, f"host-{u[:8]}", inventories={"VCPU": Inventory("VCPU", 4)}, cell="c1")
+        for u in uuids
+    ])
+    return uuids
+
+
+def _conductor(store, owner: str = "backend-test", clock=None):
+    import random
+    import time
+
+    from berth.conductor.conductor import Conductor
+    from berth.config import SchedulerSettings
+    from berth.scheduler import Scheduler
+
+    scheduler = Scheduler(store, SchedulerSettings(host_subset_size=1), rng=random.Random(3))
+    return Conductor(scheduler, owner=owner, clock=clock or time.time)
+
+
+def _fail_current(store, build_id: str, uuid: str) -> None:
+    from berth.conductor.records import update
+    from berth.conductor.transitions import reported
+
+    number = store.get_build(build_id).instance(uuid).current_attempt.number
+    update(store, build_id, reported(uuid, number, Outcome.FAILED, "boom", FailureKind.NETWORK, 1.0))
+
+
+def test_a_conductor_retries_on_alternates_then_errors(store):
+    from berth.conductor.allocations import holdings
+
+    hosts = _hosts(store, 3)
+    build = store.create_build(new_build(num_alternates=2))
+    uuid = build.instances[0].uuid
+    conductor = _conductor(store)
+    conductor.run_once()
+    tried = []
+    for _ in range(3):
+        instance = store.get_build(build.id).instance(uuid)
+        assert instance.state is InstanceState.BUILDING and instance.host in hosts
+        assert holdings(store.get_consumer_allocations(uuid)) == {instance.host: {"VCPU": 1}}
+        assert [a.instance_uuid for a in store.list_assignments(instance.host)] == [uuid]
+        tried.append(instance.host)
+        _fail_current(store, build.id, uuid)
+        conductor.run_once()
+    instance = store.get_build(build.id).instance(uuid)
+    assert instance.state is InstanceState.ERROR and instance.released
+    assert sorted(tried) == sorted(hosts)
+    assert [a.host for a in instance.attempts] == tried
+    assert store.get_consumer_allocations(uuid).allocations == ()
+    assert store.list_build_work(10) == []
+    assert all(store.list_assignments(h) == [] for h in hosts)
+
+
+def test_one_conductor_at_a_time_holds_a_build(store):
+    from berth.conductor import lease
+
+    build = store.create_build(new_build())
+    mine = lease.take(store, build, "one", ttl=30, now=100.0)
+    assert mine is not None and mine.lease == Lease("one", 130.0)
+    # Another conductor, with the record as it read it before: refused.
+    assert lease.take(store, build, "two", ttl=30, now=101.0) is None
+    assert lease.take(store, store.get_build(build.id), "two", ttl=30, now=101.0) is None
+    taken_over = lease.take(store, store.get_build(build.id), "two", ttl=30, now=131.0)
+    assert taken_over is not None and taken_over.lease.owner == "two"
+    lease.give_back(store, build.id, "one")
+    assert store.get_build(build.id).lease.owner == "two"
+    lease.give_back(store, build.id, "two")
+    assert store.get_build(build.id).lease is None
