@@ -111,25 +111,42 @@ def test_error_fraction_falls_as_alternates_grow(make_fleet):
     assert fractions[0] > fractions[1] >= fractions[2] >= fractions[3], fractions
 
 
-def test_a_conductor_killed_mid_build_is_finished_by_its_restart(make_fleet):
+def test_conductors_killed_mid_build_are_finished_by_their_restarts(make_fleet):
+    """SIGKILL the conductor three times while builds are under way (each
+    time a moment later in the work), starting a new one after each kill;
+    the last one finishes everything. A lease of 2 s lets the new conductor
+    take the dead one's builds soon."""
     fleet = make_fleet(
         _hosts("c1", 4), DriverSpec(failure_rate=0.3, seed=5, latency=0.05), lease_ttl=2.0,
     )
     build_ids = [fleet.submit(5, 2) for _ in range(6)]
-    # Let it get going, then SIGKILL the conductor in the middle of the work.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        states = [i["state"] for b in build_ids for i in fleet.build(b)["instances"]]
-        if any(s != "SCHEDULING" for s in states):
-            break
-        time.sleep(0.05)
-    fleet.conductors[0].kill()
-    build_ids += [fleet.submit(5, 2) for _ in range(2)]
-    fleet.start_conductor()
+    for delay in (0.0, 0.2, 0.5):
+        _wait_for_attempts(fleet, build_ids)
+        time.sleep(delay)
+        fleet.conductors[-1].kill()
+        build_ids.append(fleet.submit(5, 2))
+        fleet.start_conductor()
     builds = fleet.wait_settled(build_ids)
     instances = _instances(builds)
     assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
+    assert any(len(i["attempts"]) > 1 for i in instances)
     _assert_nothing_leaks(fleet, instances)
+
+
+def _attempts(fleet: Fleet, build_ids: list[str]) -> int:
+    return sum(len(i["attempts"]) for b in build_ids for i in fleet.build(b)["instances"])
+
+
+def _wait_for_attempts(fleet: Fleet, build_ids: list[str], timeout: float = 120) -> None:
+    """Until the newest conductor has started an attempt (only a conductor
+    adds attempts), so that the kill lands in the middle of its work."""
+    before = _attempts(fleet, build_ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _attempts(fleet, build_ids) > before:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the conductor started no attempt")
 
 
 def test_two_conductors_share_the_work(make_fleet):
