@@ -136,7 +136,9 @@ class BuildInstance:
 
     @property
     def migration_pending(self) -> bool:
-        return self.migration is not None and self.migration.state in (
+        """A migration step waits, for an instance still ACTIVE (a deleted
+        one is released instead, its migration's allocations with it)."""
+        return self.state is InstanceState.ACTIVE and self.migration is not None and self.migration.state in (
             MigrationState.REQUESTED, MigrationState.CONFIRMING, MigrationState.REVERTING,
         )
 

@@ -119,3 +119,19 @@ def _hosts(store) -> list[str]:
     from berth.placement.query import ProviderQuery
 
     return [p.uuid for p in store.list_providers(ProviderQuery())]
+
+
+def test_a_deleted_instance_is_released_with_its_migration(store, fleet, conductor):
+    from berth.conductor.transitions import deleted
+
+    fleet.host(), fleet.host()
+    build_id, uuid = _active(store, conductor)
+    migration_uuid = _migrate(store, conductor, build_id, uuid)
+    assert _held(store, migration_uuid)
+    update(store, build_id, migrations.finishing(uuid, confirm=True, now=6.0))
+    update(store, build_id, deleted(uuid, 7.0))
+    conductor.run_once()
+    instance = store.get_build(build_id).instances[0]
+    assert instance.released and instance.migration.state is MigrationState.CONFIRMING
+    assert _held(store, uuid) == {} and _held(store, migration_uuid) == {}
+    assert store.list_build_work(10) == []
