@@ -65,11 +65,15 @@ class CatalogName:
 
 def record_uses(conn: Connection, provider: str, names: Iterable[CatalogName]) -> None:
     """Step one of a writer: the provider is listed as a user of ``names``."""
+    conn.write_plain(use_statements(provider, names))
+
+
+def use_statements(provider: str, names: Iterable[CatalogName]) -> list[tuple[str, tuple]]:
     writes = []
     for n in names:
         table, column = _INDEX[n.kind]
         writes.append((f"INSERT INTO {{ks}}.{table} ({column}, provider) VALUES (?, ?)", (n.index_key, provider)))
-    conn.write_plain(writes)
+    return writes
 
 
 def confirm_live(conn: Connection, names: Sequence[CatalogName]) -> None:
