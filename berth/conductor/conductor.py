@@ -87,20 +87,22 @@ class Conductor:
                 stop.wait(self.settings.idle_sleep)
 
     def run_once(self) -> int:
-        """One pass over the queue; how many builds were worked on."""
-        worked = 0
+        """One pass over the queue; how many builds it changed. A build
+        whose work keeps failing is not counted, so that the loop sleeps
+        between passes instead of spinning on it."""
+        changed = 0
         for build in self.store.list_build_work(self.settings.batch):
             held = lease.take(self.store, build, self.owner, self.settings.lease_ttl, self.clock())
             if held is None:
                 continue
-            worked += 1
             try:
                 self.work_on(held)
+                changed += self.store.get_build(build.id).version > held.version
             except Exception:
                 LOG.exception("working on build %s", build.id)
             finally:
                 lease.give_back(self.store, build.id, self.owner)
-        return worked
+        return changed
 
     def work_on(self, build: Build) -> None:
         for instance in build.instances:
