@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -118,6 +119,27 @@ class _GroupSearch:
     sharing_givers: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
+
+class _Randomness:
+    """One numpy generator per process, made on first use: a generator
+    inherited through fork would give every worker the same samples, so
+    concurrent schedulers would pick the same hosts."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.generator: np.random.Generator | None = None
+
+
+_RANDOMNESS = _Randomness()
+
+
+def _random() -> np.random.Generator:
+    if _RANDOMNESS.pid != os.getpid():
+        _RANDOMNESS.generator = np.random.default_rng()
+        _RANDOMNESS.pid = os.getpid()
+    return _RANDOMNESS.generator
+
+
 class Search:
     """One search over one index. Not shared between threads."""
 
@@ -142,12 +164,19 @@ class Search:
         for group in groups:
             anchors &= group.anchors
         order = np.flatnonzero(anchors)
-        if randomize:
-            order = np.random.default_rng().permutation(order)
         wanted = limit
         if max_candidates and (wanted is None or max_candidates < wanted):
             wanted = max_candidates
-        if self._each_provider_alone(groups):
+        whole = self._each_provider_alone(groups)
+        if randomize:
+            if whole and wanted is not None and wanted < len(order):
+                # Each anchor is exactly one candidate, so a random sample
+                # of ``wanted`` anchors is the shuffled order cut short, at
+                # a fraction of the cost of shuffling every anchor.
+                order = _random().choice(order, wanted, replace=False)
+            else:
+                order = _random().permutation(order)
+        if whole:
             found = self._whole_providers(groups[0], order[:wanted])
         else:
             found = self._collect(groups, order, wanted)
@@ -447,7 +476,10 @@ class Search:
     def _summaries(self, found: Sequence[AllocationRequest]) -> tuple[ProviderSummary, ...]:
         index = self.index
         used_slots = {index.slot_of[uuid] for candidate in found for uuid in candidate.allocations}
-        if not self.request.nested_aware and self.has_trees:
+        if not self.has_trees:
+            # Every tree is its provider alone.
+            shown = used_slots
+        elif not self.request.nested_aware:
             # Before 1.29 only the providers the candidates use are summarised.
             shown = used_slots
         else:

@@ -14,10 +14,9 @@ driver value is what the caller wants (integers, text, floats).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,10 +81,11 @@ class Prepared:
         """Run once; returns the DBAPI cursor (fetchall, fetchone, rowcount)."""
         compiled = self._for(conn.dialect, shape)
         parameters = compiled.parameters(params or {})
-        cursor = conn.connection.driver_connection.cursor()
-        with _as_sqlalchemy_errors(conn, compiled.sql, parameters):
-            cursor.execute(compiled.sql, parameters)
-        return cursor
+        # Both drivers (sqlite3, psycopg) make and return a cursor here.
+        try:
+            return conn.connection.driver_connection.execute(compiled.sql, parameters)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _as_sqlalchemy_error(conn, compiled.sql, parameters, exc) from exc
 
     def rows(self, conn: Connection, params: Mapping[str, Any] | None = None, shape: Any = None) -> list[tuple]:
         cursor = self.execute(conn, params, shape)
@@ -109,21 +109,17 @@ class Prepared:
         parameters = [compiled.parameters(row) for row in rows]
         cursor = conn.connection.driver_connection.cursor()
         try:
-            with _as_sqlalchemy_errors(conn, compiled.sql, parameters):
-                cursor.executemany(compiled.sql, parameters)
+            cursor.executemany(compiled.sql, parameters)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _as_sqlalchemy_error(conn, compiled.sql, parameters, exc) from exc
         finally:
             cursor.close()
 
 
-@contextlib.contextmanager
-def _as_sqlalchemy_errors(conn: Connection, sql: str, parameters) -> Iterator[None]:
-    """Driver errors leave as SQLAlchemy's (IntegrityError, OperationalError,
-    ...), which engine.py translates like any other statement's."""
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, parameters, exc, dbapi.Error) from exc
+def _as_sqlalchemy_error(conn: Connection, sql: str, parameters, error: Exception) -> sa.exc.DBAPIError:
+    """A driver error as SQLAlchemy's (IntegrityError, OperationalError, ...),
+    which engine.py translates like any other statement's."""
+    return sa.exc.DBAPIError.instance(sql, parameters, error, conn.dialect.loaded_dbapi.Error)
 
 
 def in_list(prefix: str, size: int) -> list[sa.BindParameter]:
