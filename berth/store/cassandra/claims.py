@@ -95,6 +95,11 @@ class InventoryPlan:
     def providers(self) -> frozenset[str]:
         return frozenset(self.wanted)
 
+    def names_of(self, provider: str) -> list[retirement.CatalogName]:
+        """The classes of ``provider``'s final inventory."""
+        ids = self.wanted[provider][1]
+        return [n for n in self.names if n.incarnation in ids]
+
 
 _NO_INVENTORIES = InventoryPlan({}, ())
 
@@ -264,7 +269,7 @@ class ClaimWriter:
         # after it, the change is still in the feed.
         early = self.conn.send_plain(changes.entries({*plan.providers, *inventories.providers}))
         for provider in inventories.providers:
-            retirement.record_uses(self.conn, provider, inventories.names)
+            retirement.record_uses(self.conn, provider, inventories.names_of(provider))
         try:
             self._lock_consumers(plan, states)
             record.result()
