@@ -149,9 +149,17 @@ def _wait_for_attempts(fleet: Fleet, build_ids: list[str], timeout: float = 120)
     raise AssertionError("the conductor started no attempt")
 
 
-def test_two_conductors_share_the_work(make_fleet):
-    fleet = make_fleet(_hosts("c1", 3), DriverSpec(failure_rate=0.2, seed=8), conductors=2)
-    builds = fleet.wait_settled([fleet.submit(3, 2) for _ in range(8)])
+def test_two_conductors_share_the_work_and_one_takes_over_from_the_other(make_fleet):
+    """Two conductors on one store; one is SIGKILLed mid-work and never
+    restarted: the other takes its builds once their leases expire."""
+    fleet = make_fleet(
+        _hosts("c1", 3), DriverSpec(failure_rate=0.2, seed=8, latency=0.05), conductors=2, lease_ttl=2.0,
+    )
+    build_ids = [fleet.submit(3, 2) for _ in range(8)]
+    _wait_for_attempts(fleet, build_ids)
+    fleet.conductors[0].kill()
+    build_ids += [fleet.submit(3, 2) for _ in range(2)]
+    builds = fleet.wait_settled(build_ids)
     instances = _instances(builds)
     assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
     _assert_nothing_leaks(fleet, instances)
