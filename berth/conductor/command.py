@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds a conductor holds a build's work; a dead conductor's builds wait this long",
     )
     parser.add_argument("--idle-sleep", type=float, default=0.1, help="seconds to wait after a pass with no work")
+    parser.add_argument(
+        "--attempt-timeout", type=float, default=600.0,
+        help="seconds an agent has to report a build attempt before it counts as failed (0: no limit)",
+    )
     parser.add_argument("--owner", help="this conductor's name in the leases it takes (default: generated)")
 
 
@@ -36,7 +40,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         store.upgrade()
         conductor = Conductor(
             Scheduler(store, settings.scheduler),
-            ConductorSettings(lease_ttl=args.lease_ttl, idle_sleep=args.idle_sleep),
+            ConductorSettings(
+                lease_ttl=args.lease_ttl, idle_sleep=args.idle_sleep, attempt_timeout=args.attempt_timeout,
+            ),
             owner=args.owner,
         )
         LOG.info("conductor %s working on %s", conductor.owner, settings.database.url)

@@ -51,6 +51,9 @@ class ConductorSettings:
     batch: int = 50
     # Seconds to sleep after a pass that found nothing to do.
     idle_sleep: float = 0.1
+    # Seconds an agent has to report an attempt; then the attempt failed
+    # and the instance moves to its next alternate (0: wait for ever).
+    attempt_timeout: float = 600.0
 
 
 class Conductor:
@@ -91,7 +94,7 @@ class Conductor:
         whose work keeps failing is not counted, so that the loop sleeps
         between passes instead of spinning on it."""
         changed = 0
-        for build in self.store.list_build_work(self.settings.batch):
+        for build in self.store.list_build_work(self.settings.batch, self.clock()):
             held = lease.take(self.store, build, self.owner, self.settings.lease_ttl, self.clock())
             if held is None:
                 continue
@@ -105,10 +108,14 @@ class Conductor:
         return changed
 
     def work_on(self, build: Build) -> None:
+        now = self.clock()
         for instance in build.instances:
             if instance.awaits_release:
                 self._release(build.id, instance)
         for instance in build.instances:
+            if instance.overdue(now):
+                self.record(build.id, transitions.timed_out(instance.uuid, instance.current_attempt.number, now))
+        for instance in self.store.get_build(build.id).instances:
             if instance.awaits_retry:
                 self._retry(build.id, instance.uuid)
         if any(i.state is InstanceState.SCHEDULING for i in build.instances):
@@ -126,6 +133,10 @@ class Conductor:
 
     def record(self, build_id: str, change: Change) -> Build | None:
         return update(self.store, build_id, change)
+
+    def _deadline(self) -> float | None:
+        timeout = self.settings.attempt_timeout
+        return self.clock() + timeout if timeout > 0 else None
 
     def _release(self, build_id: str, instance: BuildInstance) -> None:
         free(self.store, instance.uuid)
@@ -149,7 +160,9 @@ class Conductor:
             except CLAIM_REFUSALS as exc:
                 refused.append(transitions.RefusedAlternate(alternate, str(exc)))
                 continue
-            change = transitions.retried(uuid, failed.number, refused, alternate, remaining, self.clock())
+            change = transitions.retried(
+                uuid, failed.number, refused, alternate, remaining, self.clock(), self._deadline(),
+            )
             self.record(build_id, change)
             return
         free(self.store, uuid)
@@ -178,4 +191,4 @@ class Conductor:
             # Another conductor claimed for one of them meanwhile (its lease
             # expired under it); the next pass sorts it out.
             return
-        self.record(build_id, transitions.scheduled(result.instances, self.clock()))
+        self.record(build_id, transitions.scheduled(result.instances, self.clock(), self._deadline()))

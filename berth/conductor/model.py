@@ -60,7 +60,9 @@ class MigrationState(enum.Enum):
 class Attempt:
     """One try at building an instance on one host. ``failure_kind`` is
     set when an agent reports a failure with a kind; an alternate whose
-    claim the store refused is an attempt that failed without a cast."""
+    claim the store refused is an attempt that failed without a cast.
+    ``deadline``: when a conductor fails an attempt still unreported (its
+    agent died or lost its way), so the instance moves on."""
 
     number: int
     host: str
@@ -69,6 +71,7 @@ class Attempt:
     reason: str | None = None
     failure_kind: FailureKind | None = None
     finished_at: float | None = None
+    deadline: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +131,15 @@ class BuildInstance:
             self.state is InstanceState.BUILDING
             and current is not None
             and current.outcome is Outcome.FAILED
+        )
+
+    def overdue(self, now: float) -> bool:
+        """Building, and the current attempt's deadline passed unreported."""
+        current = self.current_attempt
+        return (
+            self.state is InstanceState.BUILDING and current is not None
+            and current.outcome is Outcome.BUILDING
+            and current.deadline is not None and current.deadline <= now
         )
 
     @property
@@ -193,6 +205,22 @@ class Build:
         """Some instance waits for a conductor (to be scheduled, retried,
         released or migrated); the store lists such builds as work."""
         return any(i.needs_conductor for i in self.instances)
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of an attempt still building; the store
+        lists the build as work again from then on."""
+        deadlines = [
+            i.current_attempt.deadline for i in self.instances
+            if i.state is InstanceState.BUILDING and i.current_attempt is not None
+            and i.current_attempt.outcome is Outcome.BUILDING and i.current_attempt.deadline is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def needs_conductor_at(self, now: float) -> bool:
+        """Waits for a conductor, or an attempt's deadline has passed."""
+        deadline = self.next_deadline
+        return self.needs_conductor or (deadline is not None and deadline <= now)
 
     @property
     def state(self) -> str:

@@ -39,8 +39,9 @@ def _replace(build: Build, instance: BuildInstance, now: float, **fields) -> Bui
     return dataclasses.replace(changed, updated_at=now)
 
 
-def scheduled(placements: Sequence[InstanceSelections], now: float) -> Change:
-    """Instances still SCHEDULING start building on their chosen hosts."""
+def scheduled(placements: Sequence[InstanceSelections], now: float, deadline: float | None) -> Change:
+    """Instances still SCHEDULING start building on their chosen hosts,
+    each first attempt to be reported by ``deadline``."""
 
     def change(build: Build) -> Build | None:
         changed = build
@@ -56,7 +57,7 @@ def scheduled(placements: Sequence[InstanceSelections], now: float) -> Change:
                 alternates=tuple(
                     Alternate(a.provider_uuid, a.cell, a.allocation_request) for a in placement.alternates
                 ),
-                attempts=(Attempt(1, chosen.provider_uuid, Outcome.BUILDING, started_at=now),),
+                attempts=(Attempt(1, chosen.provider_uuid, Outcome.BUILDING, started_at=now, deadline=deadline),),
             )
         return None if changed is build else changed
 
@@ -97,7 +98,7 @@ def _waiting_on(build: Build, uuid: str, failed_attempt: int) -> BuildInstance |
 
 def retried(
     uuid: str, failed_attempt: int, refused: Sequence[RefusedAlternate],
-    chosen: Alternate, remaining: Sequence[Alternate], now: float,
+    chosen: Alternate, remaining: Sequence[Alternate], now: float, deadline: float | None,
 ) -> Change:
     """The instance whose attempt failed builds again on ``chosen`` (its
     allocation request claimed already); the alternates tried before it
@@ -108,7 +109,9 @@ def retried(
         if instance is None:
             return None
         skipped = _failed_attempts(failed_attempt + 1, refused, now)
-        attempt = Attempt(failed_attempt + 1 + len(skipped), chosen.host, Outcome.BUILDING, started_at=now)
+        attempt = Attempt(
+            failed_attempt + 1 + len(skipped), chosen.host, Outcome.BUILDING, started_at=now, deadline=deadline,
+        )
         return _replace(
             build, instance, now,
             host=chosen.host, cell=chosen.cell, claimed=chosen.allocation_request,
@@ -144,6 +147,25 @@ def fault_of(attempts: Sequence[Attempt]) -> str:
         for a in attempts
     ]
     return f"Build failed on every host tried ({len(attempts)} attempts): " + "; ".join(lines) + "."
+
+
+def timed_out(uuid: str, attempt: int, now: float) -> Change:
+    """The attempt was not reported by its deadline: it failed (its agent
+    died or lost its way), and the instance waits for a retry. A report
+    that arrives later is refused as no longer current."""
+
+    def change(build: Build) -> Build | None:
+        instance = build.instance(uuid)
+        if instance is None or not instance.overdue(now) or instance.current_attempt.number != attempt:
+            return None
+        current = instance.current_attempt
+        failed = dataclasses.replace(
+            current, outcome=Outcome.FAILED, finished_at=now,
+            reason=f"no report from {current.host} within {current.deadline - current.started_at:g} s",
+        )
+        return _replace(build, instance, now, attempts=(*instance.attempts[:-1], failed))
+
+    return change
 
 
 def released(uuid: str, now: float) -> Change:

@@ -168,7 +168,7 @@ def _attempt(attempt: Attempt) -> dict:
         "number": attempt.number, "host": attempt.host, "outcome": attempt.outcome.value,
         "started_at": attempt.started_at, "reason": attempt.reason,
         "failure_kind": None if attempt.failure_kind is None else attempt.failure_kind.value,
-        "finished_at": attempt.finished_at,
+        "finished_at": attempt.finished_at, "deadline": attempt.deadline,
     }
 
 
@@ -176,7 +176,7 @@ def _read_attempt(data: dict) -> Attempt:
     kind = data["failure_kind"]
     return Attempt(
         data["number"], data["host"], Outcome(data["outcome"]), data["started_at"], data["reason"],
-        None if kind is None else FailureKind(kind), data["finished_at"],
+        None if kind is None else FailureKind(kind), data["finished_at"], data.get("deadline"),
     )
 
 

@@ -234,9 +234,10 @@ class Store(Protocol):
         version. Raises ConcurrentUpdate when the version moved,
         BuildNotFound."""
 
-    def list_build_work(self, limit: int) -> list[Build]:
+    def list_build_work(self, limit: int, now: float | None = None) -> list[Build]:
         """Up to ``limit`` builds that wait for a conductor
-        (``Build.needs_conductor``), oldest first."""
+        (``Build.needs_conductor``), oldest first; given ``now``, also those
+        with an attempt whose deadline passed (``Build.next_deadline``)."""
 
     def list_assignments(self, host: str) -> list[Assignment]:
         """The attempts building on ``host`` (a root provider) now."""

@@ -74,6 +74,19 @@ def test_the_queue_holds_builds_that_wait_for_a_conductor(store):
     assert [b.id for b in store.list_build_work(10)] == [running.id]
 
 
+def test_a_running_attempt_past_its_deadline_is_work(store):
+    host = new_uuid()
+    created = store.create_build(new_build())
+    running = building(created, host)
+    instance = running.instances[0]
+    attempt = dataclasses.replace(instance.attempts[0], deadline=500.0)
+    store.save_build(running.with_instance(dataclasses.replace(instance, attempts=(attempt,))))
+    assert store.list_build_work(10) == []
+    assert store.list_build_work(10, now=499.0) == []
+    assert [b.id for b in store.list_build_work(10, now=501.0)] == [created.id]
+    assert store.get_build(created.id).next_deadline == 500.0
+
+
 def test_assignments_are_the_attempts_building_on_a_host(store):
     host, other = new_uuid(), new_uuid()
     build = store.save_build(building(store.create_build(new_build(instances=2)), host))

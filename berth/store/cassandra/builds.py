@@ -85,7 +85,7 @@ def save_build(conn: Connection, build: Build) -> Build:
     return stored
 
 
-def list_build_work(conn: Connection, limit: int) -> list[Build]:
+def list_build_work(conn: Connection, limit: int, now: float | None) -> list[Build]:
     entries: dict[str, list[int]] = {}
     for row in conn.execute("SELECT build_id, version FROM {ks}.build_work WHERE bucket = ?", (_WORK_BUCKET,)):
         entries.setdefault(row.build_id, []).append(row.version)
@@ -94,8 +94,9 @@ def list_build_work(conn: Connection, limit: int) -> list[Build]:
     for build_id, versions in entries.items():
         build = _find(conn, build_id)
         seen = build.version if build is not None else max(versions)
-        if build is not None and build.needs_conductor:
+        if build is not None and (build.needs_conductor if now is None else build.needs_conductor_at(now)):
             found.append(build)
+        if build is not None and _is_queued(build):
             stale += [(build_id, v) for v in versions if v < seen]
         else:
             stale += [(build_id, v) for v in versions if v <= seen]
@@ -131,12 +132,17 @@ def _write_ahead(conn: Connection, build: Build) -> None:
         ("INSERT INTO {ks}.build_hosts (host, build_id, version) VALUES (?, ?, ?)", (host, build.id, build.version))
         for host in sorted(build.building_hosts)
     ]
-    if build.needs_conductor:
+    if _is_queued(build):
         statements.append((
             "INSERT INTO {ks}.build_work (bucket, build_id, version) VALUES (?, ?, ?)",
             (_WORK_BUCKET, build.id, build.version),
         ))
     conn.write_plain(statements)
+
+
+def _is_queued(build: Build) -> bool:
+    """In the queue: waits for a conductor now, or will once a deadline passes."""
+    return build.needs_conductor or build.next_deadline is not None
 
 
 def _find(conn: Connection, build_id: str, serial: bool = False) -> Build | None:

@@ -214,8 +214,8 @@ class CassandraStore:
     def save_build(self, build: Build) -> Build:
         return builds.save_build(self.conn, build)
 
-    def list_build_work(self, limit: int) -> list[Build]:
-        return builds.list_build_work(self.conn, limit)
+    def list_build_work(self, limit: int, now: float | None = None) -> list[Build]:
+        return builds.list_build_work(self.conn, limit, now)
 
     def list_assignments(self, host: str) -> list[Assignment]:
         return builds.list_assignments(self.conn, host)

@@ -27,7 +27,8 @@ def create_build(conn: Connection, build: Build) -> Build:
     stored = dataclasses.replace(build, version=1)
     seq = conn.execute(
         sa.insert(_builds).values(
-            id=build.id, version=1, needs_work=build.needs_conductor, body=build_codec.encode(stored)
+            id=build.id, version=1, needs_work=build.needs_conductor, wake_at=build.next_deadline,
+            body=build_codec.encode(stored),
         )
     ).inserted_primary_key[0]
     _write_hosts(conn, seq, stored)
@@ -58,7 +59,10 @@ def save_build(conn: Connection, build: Build) -> Build:
     seq = conn.execute(
         sa.update(_builds)
         .where(_builds.c.id == build.id, _builds.c.version == build.version)
-        .values(version=stored.version, needs_work=build.needs_conductor, body=build_codec.encode(stored))
+        .values(
+            version=stored.version, needs_work=build.needs_conductor, wake_at=build.next_deadline,
+            body=build_codec.encode(stored),
+        )
         .returning(_builds.c.seq)
     ).scalar()
     if seq is None:
@@ -70,12 +74,12 @@ def save_build(conn: Connection, build: Build) -> Build:
     return stored
 
 
-def list_build_work(conn: Connection, limit: int) -> list[Build]:
+def list_build_work(conn: Connection, limit: int, now: float | None) -> list[Build]:
+    waiting = _builds.c.needs_work.is_(True)
+    if now is not None:
+        waiting = sa.or_(waiting, _builds.c.wake_at <= now)
     rows = conn.execute(
-        sa.select(_builds.c.version, _builds.c.body)
-        .where(_builds.c.needs_work.is_(True))
-        .order_by(_builds.c.seq)
-        .limit(limit)
+        sa.select(_builds.c.version, _builds.c.body).where(waiting).order_by(_builds.c.seq).limit(limit)
     )
     return [build_codec.decode(r.body, r.version) for r in rows]
 

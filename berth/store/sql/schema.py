@@ -175,6 +175,9 @@ builds = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("needs_work", sa.Boolean, nullable=False, index=True),
     sa.Column("body", sa.Text, nullable=False),
+    # The earliest deadline of an attempt still building (migration 0005):
+    # from then on the build is work too.
+    sa.Column("wake_at", sa.Float, nullable=True, index=True),
 )
 
 build_hosts = sa.Table(

@@ -245,9 +245,9 @@ class SqlStore:
         with self.database.writing() as conn:
             return builds.save_build(conn, build)
 
-    def list_build_work(self, limit: int) -> list[Build]:
+    def list_build_work(self, limit: int, now: float | None = None) -> list[Build]:
         with self.database.reading() as conn:
-            return builds.list_build_work(conn, limit)
+            return builds.list_build_work(conn, limit, now)
 
     def list_assignments(self, host: str) -> list[Assignment]:
         with self.database.reading() as conn:

@@ -183,3 +183,33 @@ def test_instances_of_one_build_stay_in_the_hinted_cell(store, fleet, conductor)
     conductor.run_once()
     for instance in store.get_build(build.id).instances:
         assert instance.host in in_c2 and {a.host for a in instance.alternates} <= in_c2
+
+
+def test_an_attempt_not_reported_by_its_deadline_fails_and_moves_on(store, fleet):
+    import pytest
+
+    from berth.conductor.conductor import ConductorSettings
+    from berth.conductor.records import update
+    from berth.conductor.transitions import AttemptNotCurrent, reported
+
+    fleet.host(), fleet.host()
+    now = [1000.0]
+    conductor = Conductor(
+        make_scheduler(store), ConductorSettings(attempt_timeout=60), owner="timer", clock=lambda: now[0],
+    )
+    build = _submit(store, num_alternates=1)
+    conductor.run_once()
+    first = store.get_build(build.id).instances[0]
+    assert first.attempts[0].deadline == 1060.0
+    now[0] = 1059.0
+    assert conductor.run_once() == 0
+    now[0] = 1061.0
+    assert conductor.run_once() == 1
+    instance = store.get_build(build.id).instances[0]
+    assert [(a.host, a.outcome) for a in instance.attempts] == [
+        (first.host, Outcome.FAILED), (first.alternates[0].host, Outcome.BUILDING),
+    ]
+    assert instance.attempts[0].reason == f"no report from {first.host} within 60 s"
+    assert instance.attempts[1].deadline == 1121.0
+    with pytest.raises(AttemptNotCurrent):
+        update(store, build.id, reported(first.uuid, 1, Outcome.SUCCEEDED, None, None, 1062.0))
