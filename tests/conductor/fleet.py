@@ -75,13 +75,14 @@ class Process:
 class Fleet:
     def __init__(
         self, workdir: Path, hosts: Sequence[HostSpec], driver: DriverSpec = DriverSpec(),
-        lease_ttl: float = 30.0,
+        lease_ttl: float = 30.0, attempt_timeout: float = 600.0,
     ) -> None:
         self.workdir = workdir
         self.database = f"sqlite:///{workdir / 'berth.db'}"
         self.hosts = tuple(hosts)
         self.driver = driver
         self.lease_ttl = lease_ttl
+        self.attempt_timeout = attempt_timeout
         self.server = BerthServer(self.database, workdir)
         self.conductors: list[Process] = []
         self.agents: list[Process] = []
@@ -108,7 +109,7 @@ class Fleet:
     def start_conductor(self) -> Process:
         conductor = Process([
             *BERTH, "conductor", "--db", self.database, "--lease-ttl", str(self.lease_ttl),
-            "--idle-sleep", "0.05",
+            "--idle-sleep", "0.05", "--attempt-timeout", str(self.attempt_timeout),
         ], self.workdir / f"conductor-{len(self.conductors)}.log").start()
         self.conductors.append(conductor)
         return conductor

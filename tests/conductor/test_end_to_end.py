@@ -37,10 +37,10 @@ def _assert_nothing_leaks(fleet: Fleet, instances: list[dict]) -> None:
 def make_fleet(tmp_path):
     fleets: list[Fleet] = []
 
-    def make(hosts, driver=DriverSpec(), conductors=1, lease_ttl=30.0, name="fleet") -> Fleet:
+    def make(hosts, driver=DriverSpec(), conductors=1, lease_ttl=30.0, attempt_timeout=600.0, name="fleet") -> Fleet:
         workdir = tmp_path / f"{name}-{len(fleets)}"
         workdir.mkdir()
-        fleet = Fleet(workdir, hosts, driver, lease_ttl=lease_ttl)
+        fleet = Fleet(workdir, hosts, driver, lease_ttl=lease_ttl, attempt_timeout=attempt_timeout)
         fleets.append(fleet)
         return fleet.start(conductors)
 
@@ -163,3 +163,31 @@ def test_two_conductors_share_the_work_and_one_takes_over_from_the_other(make_fl
     instances = _instances(builds)
     assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
     _assert_nothing_leaks(fleet, instances)
+
+
+def test_an_agent_killed_mid_build_times_out_and_its_instances_move_on(make_fleet):
+    """The agent of one host is SIGKILLed while it builds: its attempts are
+    never reported, so at their deadline they failed and the instances move
+    to their alternates."""
+    hosts = _hosts("c1", 3)
+    fleet = make_fleet(hosts, DriverSpec(latency=1.0, seed=1), attempt_timeout=3.0)
+    build_ids = [fleet.submit(6, 2)]
+    doomed = _first_host_building(fleet, hosts)
+    fleet.agents[[Fleet.root(h) for h in hosts].index(doomed)].kill()
+    builds = fleet.wait_settled(build_ids)
+    instances = _instances(builds)
+    timed_out = [a for i in instances for a in i["attempts"] if (a["reason"] or "").startswith("no report from")]
+    assert timed_out and all(a["host"] == doomed for a in timed_out)
+    assert {i["state"] for i in instances} <= {"ACTIVE", "ERROR"}
+    assert all(i["host"] != doomed for i in instances if i["state"] == "ACTIVE")
+    _assert_nothing_leaks(fleet, instances)
+
+
+def _first_host_building(fleet: Fleet, hosts: list[HostSpec], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for host in hosts:
+            if fleet.http.get(f"/builds/assignments?host={Fleet.root(host)}").json()["assignments"]:
+                return Fleet.root(host)
+        time.sleep(0.02)
+    raise AssertionError("no host was assigned an attempt")
