@@ -6,6 +6,7 @@ instances wait for, in this order:
 
 1. release: an instance in ERROR or DELETED must hold nothing; free it
    and say so;
+   deadlines: an attempt no agent reported by its deadline failed;
 2. retry: an instance whose attempt failed moves to its next alternate
    (one compare-and-set that gives the failed host's allocation back and
    takes the alternate's; a refused claim moves on to the next), or, with
