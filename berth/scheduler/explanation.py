@@ -115,26 +115,31 @@ class Explanation:
 
 class FilterMetrics:
     """The per-filter tally a pipeline pass writes into (mutable; one per
-    pass, turned into FilterOutcomes at the end)."""
+    pass, turned into FilterOutcomes at the end). Filters run in order and
+    the first refusal ends a host's pass, so the hosts a filter considered
+    are the hosts judged less those removed by the filters before it: only
+    ``judged`` and ``removed_by`` are counted as the pass goes."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.considered: dict[str, int] = dict.fromkeys(names, 0)
+        self.hosts = 0
         self.removed: dict[str, int] = dict.fromkeys(names, 0)
         self.reasons: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
 
-    def saw(self, name: str) -> None:
-        self.considered[name] += 1
+    def judged(self) -> None:
+        """One more host starts the pass."""
+        self.hosts += 1
 
     def removed_by(self, name: str, reason: str) -> None:
         self.removed[name] += 1
         self.reasons[name][reason] += 1
 
     def outcomes(self) -> tuple[FilterOutcome, ...]:
-        return tuple(
-            FilterOutcome(
-                name, self.considered[name], self.removed[name],
-                tuple(self.reasons[name].most_common(5)),
-            )
-            for name in self.names
-        )
+        outcomes = []
+        remaining = self.hosts
+        for name in self.names:
+            outcomes.append(FilterOutcome(
+                name, remaining, self.removed[name], tuple(self.reasons[name].most_common(5)),
+            ))
+            remaining -= self.removed[name]
+        return tuple(outcomes)

@@ -114,9 +114,9 @@ class Ranking:
 
     def _judge(self, position: int, metrics: FilterMetrics | None = None) -> None:
         host, ctx = self.hosts[position], self.ctx
+        if metrics is not None:
+            metrics.judged()
         for number, host_filter in enumerate(self.pipeline.filters):
-            if metrics is not None:
-                metrics.saw(host_filter.name)
             status = host_filter.check(host, ctx)
             if not status.fits:
                 if metrics is not None:
@@ -216,13 +216,12 @@ class Ranking:
         rejected = []
         for position, host in enumerate(self.hosts):
             reasons = []
+            metrics.judged()
             for host_filter in self.pipeline.filters:
                 status = host_filter.check(host, self.ctx)
-                if not reasons:
-                    metrics.saw(host_filter.name)
-                    if not status.fits:
-                        metrics.removed_by(host_filter.name, status.reason)
                 if not status.fits:
+                    if not reasons:
+                        metrics.removed_by(host_filter.name, status.reason)
                     reasons.append(f"{host_filter.name}: {status.reason}")
             if self.discarded[position]:
                 reasons.append("claim refused by the store")

@@ -128,14 +128,6 @@ _DELETE_ALLOCATIONS = Prepared(lambda size: (
     _alloc.delete().where(_alloc.c.consumer_id.in_(in_list("consumer", size)))
 ))
 _DELETE_CONSUMER = Prepared(lambda: _consumers.delete().where(_consumers.c.id == sa.bindparam("consumer")))
-_INSERT_CONSUMER = Prepared(lambda: (
-    _consumers.insert()
-    .values(
-        uuid=sa.bindparam("uuid"), project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
-        consumer_type=sa.bindparam("consumer_type"), generation=1, created_at=sa.bindparam("now"),
-    )
-    .returning(_consumers.c.id)
-))
 _UPDATE_CONSUMER = Prepared(lambda keep_type: (
     _consumers.update()
     .where(_consumers.c.id == sa.bindparam("consumer"), _consumers.c.generation == sa.bindparam("generation"))
@@ -150,11 +142,22 @@ _INSERT_ALLOCATION = Prepared(lambda: _alloc.insert().values(
     resource_class_id=sa.bindparam("resource_class"), used=sa.bindparam("used"),
     created_at=sa.bindparam("now"),
 ))
-_BUMP_GENERATION = Prepared(lambda: (
+# The providers are locked (SQLite: the write lock; PostgreSQL: FOR UPDATE),
+# so the generations read under the lock are the ones bumped here.
+_BUMP_GENERATIONS = Prepared(lambda size: (
     _rp.update()
-    .where(_rp.c.id == sa.bindparam("provider"), _rp.c.generation == sa.bindparam("generation"))
+    .where(_rp.c.id.in_(in_list("provider", size)))
     .values(generation=_rp.c.generation + 1, updated_at=sa.bindparam("now"))
 ))
+_INSERT_CONSUMERS = Prepared(lambda: _consumers.insert().values(
+    uuid=sa.bindparam("uuid"), project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
+    consumer_type=sa.bindparam("consumer_type"), generation=1, created_at=sa.bindparam("now"),
+))
+_CONSUMER_IDS = Prepared(lambda size: (
+    sa.select(_consumers.c.uuid, _consumers.c.id).where(_consumers.c.uuid.in_(in_list("uuid", size)))
+))
+# Statements with an IN list take at most this many items.
+_SLICE = 500
 
 
 def _lock_consumers(conn: Connection, uuids: Iterable[str]) -> dict[str, _ConsumerRow]:
@@ -211,9 +214,10 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
     _check_fit(claims, locked, capacities)
     _write_claims(conn, claims, consumer_rows, locked, capacities)
     now = utcnow()
-    for provider in sorted((locked[u] for u in bumped_uuids), key=lambda p: p.id):
-        if not _BUMP_GENERATION.run(conn, {"provider": provider.id, "generation": provider.generation, "now": now}):
-            raise errors.ConcurrentUpdate()
+    bumped_ids = sorted(locked[u].id for u in bumped_uuids)
+    for start in range(0, len(bumped_ids), _SLICE):
+        chunk = bumped_ids[start:start + _SLICE]
+        _BUMP_GENERATIONS.run(conn, {"now": now, **in_values("provider", chunk)}, shape=len(chunk))
     # Usage also changed where a consumer moved away without being cleared.
     changes.touch(conn, (provider.id for provider in locked.values()))
 
@@ -278,14 +282,19 @@ def _write_claims(
     capacities: dict[tuple[int, str], _Capacity],
 ) -> None:
     now = utcnow()
-    rows = []
     for claim in claims:
         row = consumer_rows.get(claim.consumer_uuid)
+        if claim.clears and row is not None:
+            _DELETE_CONSUMER.run(conn, {"consumer": row.id})
+        elif not claim.clears and row is not None:
+            _update_consumer(conn, claim, row, now)
+    created = _create_consumers(conn, [c for c in claims if not c.clears and c.consumer_uuid not in consumer_rows], now)
+    rows = []
+    for claim in claims:
         if claim.clears:
-            if row is not None:
-                _DELETE_CONSUMER.run(conn, {"consumer": row.id})
             continue
-        consumer_id = _save_consumer(conn, claim, row, now)
+        row = consumer_rows.get(claim.consumer_uuid)
+        consumer_id = row.id if row is not None else created[claim.consumer_uuid]
         for rp_uuid, resources in claim.allocations.items():
             provider_id = locked[rp_uuid].id
             for rc, amount in resources.items():
@@ -296,15 +305,28 @@ def _write_claims(
     _INSERT_ALLOCATION.run_many(conn, rows)
 
 
-def _save_consumer(conn: Connection, claim: ConsumerClaim, row: _ConsumerRow | None, now) -> int:
-    """Create the consumer (generation 1 after its first write) or update its
-    owner and type and bump its generation."""
-    if row is None:
-        (consumer_id,), = _INSERT_CONSUMER.rows(conn, {
+def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) -> dict[str, int]:
+    """New consumers (generation 1 after their first write), all in one
+    statement; returns their ids by uuid."""
+    if not claims:
+        return {}
+    _INSERT_CONSUMERS.run_many(conn, [
+        {
             "uuid": claim.consumer_uuid, "project_id": claim.project_id, "user_id": claim.user_id,
             "consumer_type": claim.consumer_type, "now": now,
-        })
-        return consumer_id
+        }
+        for claim in claims
+    ])
+    uuids = [claim.consumer_uuid for claim in claims]
+    ids: dict[str, int] = {}
+    for start in range(0, len(uuids), _SLICE):
+        chunk = uuids[start:start + _SLICE]
+        ids.update(_CONSUMER_IDS.rows(conn, in_values("uuid", chunk), shape=len(chunk)))
+    return ids
+
+
+def _update_consumer(conn: Connection, claim: ConsumerClaim, row: _ConsumerRow, now) -> None:
+    """Update an existing consumer's owner and type and bump its generation."""
     keep_type = claim.consumer_type is None
     updated = _UPDATE_CONSUMER.run(conn, {
         "consumer": row.id, "generation": row.consumer.generation, "project_id": claim.project_id,
@@ -312,7 +334,6 @@ def _save_consumer(conn: Connection, claim: ConsumerClaim, row: _ConsumerRow | N
     }, shape=keep_type)
     if updated != 1:
         raise errors.ConcurrentUpdate()
-    return row.id
 
 
 def delete_consumer_allocations(conn: Connection, consumer_uuid: str) -> None:

@@ -34,7 +34,8 @@ def describe(index: CandidateIndex) -> dict:
             uuid(parent) if parent >= 0 else None,
             {
                 name: (
-                    float(column.capacity[slot]), int(column.used[slot]), int(column.min_unit[slot]),
+                    float(column.capacity[slot]), int(column.used[slot]), float(column.free[slot]),
+                    int(column.min_unit[slot]),
                     int(column.max_unit[slot]), int(column.step_size[slot]),
                 )
                 for name, column in index.resources.items() if column.present[slot]
