@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from berth.store.sql import catalog
 from berth.store.sql.engine import Database
 
@@ -15,6 +12,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def upgrade(database: Database) -> None:
+    # Imported here: only `berth db upgrade` and a server's start need
+    # Alembic, and it would add about 11 MB to every worker process.
+    from alembic import command
+    from alembic.config import Config
+
     with database.writing() as connection:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
