@@ -4,8 +4,10 @@ and ``berth conductor``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import secrets
 import sys
 
 from berth.agent import command as agent_command
@@ -15,6 +17,7 @@ from berth.config import Settings, SettingsError, load_settings
 # Environment variables through which ``serve`` hands its settings to worker
 # processes (uvicorn starts them by importing the app factory).
 CONFIG_FILE_VARIABLE = "BERTH_CONFIG_FILE"  # read by berth.service.app_from_environment
+ALTERNATE_SECRET_VARIABLE = "BERTH_SCHEDULER_ALTERNATE_SECRET"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,16 +92,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _upgrade(args, settings)
+    settings = _with_alternate_secret(settings)
     options = dict(host=args.host, port=args.port, log_level=settings.logging.level.lower())
     if args.workers > 1:
         # Workers rebuild the settings from the same sources in their process.
         if args.config:
             os.environ[CONFIG_FILE_VARIABLE] = os.path.abspath(args.config)
         os.environ["BERTH_DATABASE_URL"] = settings.database.url
+        os.environ[ALTERNATE_SECRET_VARIABLE] = settings.scheduler.alternate_secret
         uvicorn.run("berth.service:app_from_environment", factory=True, workers=args.workers, **options)
     else:
         uvicorn.run(build_app(settings), **options)
     return 0
+
+
+def _with_alternate_secret(settings: Settings) -> Settings:
+    """The settings with an alternate secret: the configured one, or one
+    made up now, which this serve's workers share (an alternate issued by
+    one worker is claimed on whichever worker the claim reaches)."""
+    if settings.scheduler.alternate_secret:
+        return settings
+    scheduler = dataclasses.replace(settings.scheduler, alternate_secret=secrets.token_urlsafe(32))
+    return dataclasses.replace(settings, scheduler=scheduler)
 
 
 if __name__ == "__main__":

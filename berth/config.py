@@ -135,6 +135,12 @@ class SchedulerSettings:
     index_max_staleness_ms: int = 0
     # Seconds an alternate's id can be claimed by.
     selection_ttl: int = 600
+    # The key alternate ids are signed with (berth/scheduler/alternates.py):
+    # every berth process that shares it (and the store) can claim the ids
+    # any of them issued. Empty: ``berth serve`` makes one up at start and
+    # hands it to its workers, so only that one serve's workers share it;
+    # set it, to the same value, on every machine of a deployment.
+    alternate_secret: str = dataclasses.field(default="", repr=False)
     # Seconds a build failure counts against a host.
     build_failure_window: int = 600
 

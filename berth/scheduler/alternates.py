@@ -1,29 +1,53 @@
-"""Alternates kept under an id, so that a retry claims one by its id rather
-than by carrying the whole allocation request around (seed 03's
-suggestion), and the recent build failures the build-failure weigher reads.
+"""Alternate ids that any berth process of a deployment can claim, and the
+recent build failures the build-failure weigher reads.
 
-Both live in the memory of the scheduler's process: an id is claimable on
-the process that issued it, until it expires (docs/scheduler.md says why
-that is enough for now and what a shared book would need).
+An alternate's id *is* the alternate (seed 03's suggestion, without a
+book): its consumer, owner, host, cell, allocation request and expiry,
+compressed and signed with an HMAC under the deployment's
+``[scheduler] alternate_secret``. A claim needs no state shared between
+processes beyond that secret and the store, so it may land on any worker
+of ``berth serve --workers N`` or on another machine. The signature proves
+that berth issued the id and that nothing in it was changed; the claim
+itself is still a compare-and-set in the store (scheduler.py), which is
+what keeps a claim, or the same claim twice, from over-committing.
+
+Layout of an id, base64url without padding:
+``version (1 byte) | tag (16 bytes) | zlib(JSON body)``; the tag is
+HMAC-SHA256 over the version and the compressed body, truncated to 128
+bits. The body is checked before it is decompressed, so an id that berth
+did not sign costs one HMAC, never a decompression.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import dataclasses
+import hashlib
+import hmac
+import re
 import threading
 import time
-import uuid as uuidlib
+import zlib
 from collections.abc import Callable
 
+import orjson
+
 from berth.placement.candidates.result import AllocationRequest
+
+VERSION = 1
+_TAG_BYTES = 16
+# Ids are a few hundred characters; anything far longer was not issued by
+# berth and is refused before any decoding.
+MAX_ID_LENGTH = 2048
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HeldAlternate:
     """What an alternate's id stands for."""
 
-    alternate_id: str
     consumer_uuid: str
     project_id: str
     user_id: str
@@ -31,52 +55,102 @@ class HeldAlternate:
     provider_uuid: str
     cell: str | None
     allocation_request: AllocationRequest
+    # Seconds since the epoch after which the id is refused.
     expires_at: float
 
 
-class AlternateBook:
-    """Alternates by id, each claimable once, until it expires."""
+class InvalidAlternateId(Exception):
+    """An id that cannot be claimed; the message says why (malformed, not
+    signed under this deployment's secret, or expired)."""
 
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.time) -> None:
+
+class AlternateIds:
+    """Issues signed alternate ids and reads them back.
+
+    Every process that shares ``secret`` reads the ids any of them issued.
+    ``ttl`` is how long an id stays claimable, in seconds.
+    """
+
+    def __init__(self, secret: bytes, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        if not secret:
+            raise ValueError("an alternate secret must not be empty")
+        self._key = secret
         self.ttl = ttl
         self.clock = clock
-        self._held: dict[str, HeldAlternate] = {}
-        self._lock = threading.Lock()
 
-    def keep(self, **fields) -> HeldAlternate:
-        held = HeldAlternate(alternate_id=str(uuidlib.uuid4()), expires_at=self.clock() + self.ttl, **fields)
-        with self._lock:
-            self._expire()
-            self._held[held.alternate_id] = held
+    def issue(
+        self, *, consumer_uuid: str, project_id: str, user_id: str, consumer_type: str,
+        provider_uuid: str, cell: str | None, allocation_request: AllocationRequest,
+    ) -> tuple[str, HeldAlternate]:
+        """The id of a new alternate, and what it stands for."""
+        held = HeldAlternate(
+            consumer_uuid, project_id, user_id, consumer_type, provider_uuid, cell,
+            allocation_request, round(self.clock() + self.ttl, 3),
+        )
+        body = zlib.compress(orjson.dumps(_body_of(held)), 9)
+        head = bytes([VERSION])
+        raw = head + self._tag(head + body) + body
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii"), held
+
+    def read(self, alternate_id: str) -> HeldAlternate:
+        """What the id stands for. Raises InvalidAlternateId when it is
+        malformed, was not signed under this secret (tampered with, or
+        issued by another deployment), or has expired."""
+        raw = _decode(alternate_id)
+        head, tag, body = raw[:1], raw[1:1 + _TAG_BYTES], raw[1 + _TAG_BYTES:]
+        if head[0] != VERSION:
+            raise InvalidAlternateId(f"unknown alternate id version {head[0]}")
+        if not hmac.compare_digest(tag, self._tag(head + body)):
+            raise InvalidAlternateId(
+                "the signature does not match: the id was changed, or issued under another alternate_secret"
+            )
+        try:
+            held = _held_of(orjson.loads(zlib.decompress(body)))
+        except (zlib.error, orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            # Signed by a secret we share but not in the layout this release
+            # reads: a release with another layout would bump VERSION.
+            raise InvalidAlternateId(f"the id's content cannot be read ({exc})") from None
+        if held.expires_at <= self.clock():
+            raise InvalidAlternateId(f"the id expired at {held.expires_at:.0f} (seconds since the epoch)")
         return held
 
-    def take(self, alternate_id: str) -> HeldAlternate | None:
-        """The alternate, removed from the book; None if unknown or expired."""
-        with self._lock:
-            self._expire()
-            held = self._held.pop(alternate_id, None)
-        # An entry put back can sit behind newer ones that _expire stops at.
-        if held is None or held.expires_at <= self.clock():
-            return None
-        return held
+    def _tag(self, signed: bytes) -> bytes:
+        return hmac.new(self._key, signed, hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def put_back(self, held: HeldAlternate) -> None:
-        """A claim by id failed for a reason the caller may retry."""
-        with self._lock:
-            if held.expires_at > self.clock():
-                self._held[held.alternate_id] = held
 
-    def _expire(self) -> None:
-        now = self.clock()
-        # Entries are inserted in time order with one TTL: the oldest first.
-        while self._held:
-            oldest = next(iter(self._held.values()))
-            if oldest.expires_at > now:
-                break
-            del self._held[oldest.alternate_id]
+def _decode(alternate_id: str) -> bytes:
+    if len(alternate_id) > MAX_ID_LENGTH or not _ID_SHAPE.fullmatch(alternate_id):
+        raise InvalidAlternateId("not an alternate id (malformed)")
+    try:
+        raw = base64.urlsafe_b64decode(alternate_id + "=" * (-len(alternate_id) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidAlternateId("not an alternate id (malformed)") from None
+    if len(raw) <= 1 + _TAG_BYTES:
+        raise InvalidAlternateId("not an alternate id (too short)")
+    return raw
 
-    def __len__(self) -> int:
-        return len(self._held)
+
+def _body_of(held: HeldAlternate) -> list:
+    request = held.allocation_request
+    return [
+        held.consumer_uuid, held.project_id, held.user_id, held.consumer_type,
+        held.provider_uuid, held.cell,
+        {rp: dict(resources) for rp, resources in request.allocations.items()},
+        {suffix: list(rps) for suffix, rps in request.mappings.items()},
+        held.expires_at,
+    ]
+
+
+def _held_of(body: list) -> HeldAlternate:
+    consumer, project, user, consumer_type, provider, cell, allocations, mappings, expires_at = body
+    request = AllocationRequest(
+        {str(rp): {str(rc): int(n) for rc, n in resources.items()} for rp, resources in allocations.items()},
+        {str(suffix): tuple(str(rp) for rp in rps) for suffix, rps in mappings.items()},
+    )
+    return HeldAlternate(
+        str(consumer), str(project), str(user), str(consumer_type), str(provider),
+        None if cell is None else str(cell), request, float(expires_at),
+    )
 
 
 class BuildFailures:

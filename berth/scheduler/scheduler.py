@@ -2,7 +2,7 @@
 
 The order of work for one request: resolve the hints against the store
 (context.py), search (the pipeline's query link), rank (filters, weighers,
-normalisation), walk and claim (claims.py), keep the alternates under ids
+normalisation), walk and claim (claims.py), sign the alternates' ids
 (alternates.py), and explain.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from berth.config import SchedulerSettings
-from berth.placement.model import ConsumerClaim
-from berth.scheduler.alternates import AlternateBook, BuildFailures
+from berth.placement.candidates.result import AllocationRequest
+from berth.placement.model import ConsumerClaim, ProviderAllocation
+from berth.scheduler.alternates import AlternateIds, BuildFailures, InvalidAlternateId
 from berth.scheduler.claims import (
     CLAIM_REFUSALS,
     DeferredClaimer,
@@ -70,7 +72,13 @@ class _Tally:
 
 
 class Scheduler:
-    """One per process; safe to call from several threads."""
+    """One per process; safe to call from several threads.
+
+    Alternate ids are signed with ``settings.alternate_secret``: any
+    process with the same secret and store can claim them. Without one
+    (a scheduler outside ``berth serve``, a test) the process makes up its
+    own, and only it can claim the ids it issued.
+    """
 
     def __init__(
         self,
@@ -85,7 +93,8 @@ class Scheduler:
         self.settings = settings
         self.finder = finder or SchedulerFinder(store, settings.index_max_staleness_ms / 1000)
         self.pipeline = Pipeline(settings)
-        self.book = AlternateBook(settings.selection_ttl, clock)
+        secret = settings.alternate_secret.encode() if settings.alternate_secret else secrets.token_bytes(32)
+        self.alternate_ids = AlternateIds(secret, settings.selection_ttl, clock)
         self.failures = BuildFailures(settings.build_failure_window, clock)
         self.rng = rng or random.Random()
 
@@ -177,7 +186,7 @@ class Scheduler:
         )
         alternates = []
         for alternate in placement.alternates:
-            held = self.book.keep(
+            alternate_id, held = self.alternate_ids.issue(
                 consumer_uuid=placement.consumer_uuid, project_id=spec.project_id,
                 user_id=spec.user_id, consumer_type=spec.consumer_type,
                 provider_uuid=alternate.host.uuid, cell=alternate.host.cell,
@@ -186,7 +195,7 @@ class Scheduler:
             alternates.append(Selection(
                 placement.consumer_uuid, alternate.host.uuid, alternate.host.cell,
                 alternate.allocation, claimed=False,
-                alternate_id=held.alternate_id, expires_at=held.expires_at,
+                alternate_id=alternate_id, expires_at=held.expires_at,
             ))
         return InstanceSelections(placement.consumer_uuid, (chosen, *alternates))
 
@@ -210,12 +219,25 @@ class Scheduler:
         """Move the instance to the alternate with this id: its allocations
         are replaced by the alternate's in one compare-and-set on the
         consumer generation. The host it held (where the build failed) is
-        recorded for the build-failure weigher. Raises AlternateNotFound,
-        AlternateUnavailable."""
-        held = self.book.take(alternate_id)
-        if held is None:
-            raise AlternateNotFound(alternate_id)
+        recorded for the build-failure weigher.
+
+        The id is read, not looked up (alternates.py), so it stays
+        claimable until it expires. Claiming it again while the instance
+        holds exactly the alternate's allocations writes nothing and
+        answers the same Selection (a retry after a lost answer); claiming
+        it after the instance moved elsewhere moves it back, under the same
+        compare-and-set. Raises AlternateNotFound (malformed, not signed
+        under this deployment's secret, expired), AlternateUnavailable."""
+        try:
+            held = self.alternate_ids.read(alternate_id)
+        except InvalidAlternateId as exc:
+            raise AlternateNotFound(str(exc)) from None
+        claimed = Selection(
+            held.consumer_uuid, held.provider_uuid, held.cell, held.allocation_request, claimed=True,
+        )
         current = self.store.get_consumer_allocations(held.consumer_uuid)
+        if _holds_exactly(current.allocations, held.allocation_request):
+            return claimed
         claim = ConsumerClaim(
             consumer_uuid=held.consumer_uuid, project_id=held.project_id, user_id=held.user_id,
             allocations=held.allocation_request.allocations,
@@ -229,10 +251,15 @@ class Scheduler:
         for host in {a.provider.root_provider_uuid for a in current.allocations}:
             if host != held.provider_uuid:
                 self.failures.record(host)
-        return Selection(
-            held.consumer_uuid, held.provider_uuid, held.cell, held.allocation_request, claimed=True,
-        )
+        return claimed
 
     def record_build_failure(self, host: str) -> None:
         """A build failed on ``host`` (the build-failure weigher ranks it down)."""
         self.failures.record(host)
+
+
+def _holds_exactly(held: Sequence[ProviderAllocation], request: AllocationRequest) -> bool:
+    """Whether a consumer's allocations are exactly the request's."""
+    return bool(held) and {a.provider.uuid: dict(a.resources) for a in held} == {
+        rp: dict(resources) for rp, resources in request.allocations.items()
+    }

@@ -87,7 +87,8 @@ class ConsumerExists(Exception):
 
 
 class AlternateNotFound(Exception):
-    """No alternate with this id (never issued, already claimed, or expired)."""
+    """No alternate with this id: malformed, not signed under this
+    deployment's secret, or expired (the message says which)."""
 
 
 class AlternateUnavailable(Exception):

@@ -44,7 +44,7 @@ def test_select_claims_the_host_and_returns_same_cell_alternates(api):
     assert body["claim_conflicts"] == 0
 
 
-def test_an_alternate_is_claimed_by_its_id_once(api):
+def test_an_alternate_is_claimed_by_its_id(api):
     for _ in range(2):
         _host(api)
     instance = api.post("/selections", {"spec": _spec(), "num_alternates": 1}).json()["selections"][0]
@@ -55,9 +55,24 @@ def test_an_alternate_is_claimed_by_its_id_once(api):
     assert response.json()["claimed"] and response.json()["resource_provider_uuid"] == alternate["resource_provider_uuid"]
     held = api.get(f"/allocations/{instance['consumer_uuid']}").json()["allocations"]
     assert list(held) == [alternate["resource_provider_uuid"]]
+    # A second claim of the id (a retry after a lost answer) answers the same.
     again = api.post(url)
-    assert again.status_code == 404
-    assert api.post(f"/selections/alternates/{new_uuid()}/claim").status_code == 404
+    assert again.status_code == 200 and again.json() == response.json()
+    assert list(api.get(f"/allocations/{instance['consumer_uuid']}").json()["allocations"]) == [
+        alternate["resource_provider_uuid"]
+    ]
+
+
+def test_an_id_berth_did_not_issue_is_a_404(api):
+    for _ in range(2):
+        _host(api)
+    alternate_id = api.post("/selections", {"spec": _spec(), "num_alternates": 1}).json()["selections"][0]["hosts"][1]["alternate_id"]
+    tampered = alternate_id[:-3] + ("AAA" if alternate_id[-3:] != "AAA" else "BBB")
+    for wrong in (new_uuid(), tampered, "%2E%2E", "x" * 3000):
+        response = api.post(f"/selections/alternates/{wrong}/claim")
+        assert response.status_code == 404, response.text
+        assert error_of(response)["code"] == "berth.scheduler.alternate_not_found"
+    assert "signature does not match" in error_of(api.post(f"/selections/alternates/{tampered}/claim"))["detail"]
 
 
 def test_no_valid_host_is_a_409_that_explains(api):

@@ -48,10 +48,11 @@ CELL_UPDATE = "berth:resource_providers:cell:update"
 # berth's own error codes; never change or reuse one.
 NO_VALID_HOST = "berth.scheduler.no_valid_host"
 ALTERNATE_UNAVAILABLE = "berth.scheduler.alternate_unavailable"
+ALTERNATE_NOT_FOUND = "berth.scheduler.alternate_not_found"
 CONSUMER_EXISTS = "berth.scheduler.consumer_exists"
 
 # One scheduler per store (so per app): it keeps the index of hosts and the
-# alternates' ids, which must outlive a request.
+# recent build failures, which must outlive a request.
 _SCHEDULERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SCHEDULERS_LOCK = threading.Lock()
 
@@ -231,8 +232,8 @@ def claim_alternate(req: ApiRequest) -> Response:
     alternate_id = req.param("alternate_id")
     try:
         selection = scheduler_for(req).claim_alternate(alternate_id)
-    except AlternateNotFound:
-        raise ApiError(404, f"No alternate {alternate_id}: never issued, claimed already, or expired.") from None
+    except AlternateNotFound as exc:
+        raise ApiError(404, f"No such alternate: {exc}.", code=ALTERNATE_NOT_FOUND) from None
     except AlternateUnavailable as exc:
         raise ApiError(409, f"The alternate can no longer be claimed: {exc}", code=ALTERNATE_UNAVAILABLE) from None
     return json_response(req, _selection(selection))
