@@ -1,7 +1,8 @@
 """The per-request context filters and weighers read: the spec, the hints
 resolved against the store once (which hosts hold the server group's
-members, the same-host and different-host instances), the instances of
-this request placed so far, and recent build failures.
+members, the same-host and different-host instances), the instances
+already on the hosts of a search, the instances of this request placed so
+far, and recent build failures.
 
 Immutable: placing an instance gives a new context (``placed_on``), so a
 filter never sees a half-updated one (Kubernetes' CycleState, without the
@@ -11,9 +12,9 @@ mutation).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from berth.scheduler.spec import GroupPolicy, RequestSpec
+from berth.scheduler.spec import INSTANCE_CONSUMER_TYPE, GroupPolicy, RequestSpec
 from berth.store.port import Store
 
 
@@ -27,6 +28,9 @@ class RequestContext:
     different_hosts: frozenset[str] = frozenset()
     # host -> instances of this request placed on it.
     placed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # host -> instances it held before this request (read for the hosts of
+    # a search, and only when a hint needs them: with_resident_instances).
+    resident: Mapping[str, int] = dataclasses.field(default_factory=dict)
     # host -> builds that failed there recently.
     build_failures: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
@@ -34,6 +38,10 @@ class RequestContext:
     def group_policy(self) -> GroupPolicy | None:
         group = self.spec.hints.server_group
         return group.policy if group is not None else None
+
+    def instances_on(self, host: str) -> int:
+        """Instances on ``host``: there before this request, and placed by it."""
+        return self.resident.get(host, 0) + self.placed.get(host, 0)
 
     def placed_on(self, host: str) -> RequestContext:
         placed = dict(self.placed)
@@ -67,3 +75,14 @@ def resolve(spec: RequestSpec, store: Store, build_failures: Mapping[str, int]) 
         different_hosts=frozenset(_hosts_of(store, hints.different_host)),
         build_failures=dict(build_failures),
     )
+
+
+def with_resident_instances(ctx: RequestContext, store: Store, hosts: Sequence[str]) -> RequestContext:
+    """``ctx`` with the instances ``hosts`` already hold, read in one store
+    call, when ``max_instances_per_host`` asks for them (otherwise ``ctx``
+    itself: a request without the hint costs no read). Read before this
+    request claims anything, so its own instances count in ``placed`` only."""
+    if not ctx.spec.hints.max_instances_per_host or not hosts:
+        return ctx
+    resident = store.count_consumers(hosts, INSTANCE_CONSUMER_TYPE)
+    return dataclasses.replace(ctx, resident={host: n for host, n in resident.items() if n})

@@ -148,13 +148,19 @@ class DifferentHostFilter:
 
 @FILTERS.register("max_instances_per_host")
 class MaxInstancesPerHostFilter:
-    """Caps the instances of one request on one host (the spread a caller
-    wants without a server group)."""
+    """At most N instances on one host: those already there (consumers of
+    type INSTANCE in the host's tree, ``ctx.resident``) and this request's
+    (the spread a caller wants without a server group). Checked when the
+    scheduler decides, as Nova's filter is: two requests deciding at once
+    may together pass the cap; the store's claims guard capacity only."""
 
     request_scoped = False
 
     def check(self, host: HostState, ctx: RequestContext) -> Status:
         cap = ctx.spec.hints.max_instances_per_host
-        if cap and ctx.placed.get(host.uuid, 0) >= cap:
-            return reject(f"already holds {cap} instance(s) of this request")
+        if not cap:
+            return PASS
+        held = ctx.instances_on(host.uuid)
+        if held >= cap:
+            return reject(f"already holds {held} instance(s), at most {cap} per host")
         return PASS

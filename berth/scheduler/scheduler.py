@@ -26,7 +26,7 @@ from berth.scheduler.claims import (
     WalkOutcome,
     walk,
 )
-from berth.scheduler.context import RequestContext, resolve
+from berth.scheduler.context import RequestContext, resolve, with_resident_instances
 from berth.scheduler.explanation import ChosenWeights, Explanation
 from berth.scheduler.finder import CandidateView, SchedulerFinder
 from berth.scheduler.hosts import build_hosts
@@ -128,7 +128,9 @@ class Scheduler:
 
     def _search(self, spec: RequestSpec, ctx: RequestContext, count: int, alternates: int, widen: int) -> tuple[CandidateView, Ranking]:
         view = self.finder.view(self.pipeline.query(spec, count, alternates, widen))
-        return view, self.pipeline.rank(build_hosts(view.result, view.attributes), ctx)
+        hosts = build_hosts(view.result, view.attributes)
+        ctx = with_resident_instances(ctx, self.store, [host.uuid for host in hosts])
+        return view, self.pipeline.rank(hosts, ctx)
 
     def _attempt(
         self, spec: RequestSpec, ctx: RequestContext, consumers: tuple[str, ...],

@@ -204,6 +204,14 @@ class Store(Protocol):
     ) -> list[UsageByConsumerType]:
         """A project's (and user's) usages, one entry per consumer type."""
 
+    def count_consumers(self, root_provider_uuids: Iterable[str], consumer_type: str) -> Mapping[str, int]:
+        """For each root provider named, how many consumers of
+        ``consumer_type`` hold allocations on providers of its tree (a
+        consumer counts once per tree; sharing providers outside the tree
+        do not count). Every uuid named is a key: 0 when nothing of that
+        type is there, or no such root provider exists. The scheduler's
+        max_instances_per_host reads it for the hosts of one search."""
+
     # -- the candidate index's feed -------------------------------------------
 
     def read_provider_changes(self, cursor: str | None) -> ProviderChanges:

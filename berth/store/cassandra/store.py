@@ -34,7 +34,7 @@ from berth.placement.model import (
     UsageReport,
 )
 from berth.placement.query import ProviderQuery
-from berth.store.cassandra import builds, bulk, catalog, changes, inventories, providers, reads, schema
+from berth.store.cassandra import builds, bulk, catalog, changes, consumer_counts, inventories, providers, reads, schema
 from berth.store.cassandra.claims import ClaimWriter, read_consumer
 from berth.store.cassandra.session import Connection
 from berth.store.cassandra.url import CassandraUrl
@@ -192,6 +192,9 @@ class CassandraStore:
         self, project_id: str, user_id: str | None = None, consumer_type: str | None = None
     ) -> list[UsageByConsumerType]:
         return reads.project_usages(self.conn, project_id, user_id, consumer_type)
+
+    def count_consumers(self, root_provider_uuids: Iterable[str], consumer_type: str) -> Mapping[str, int]:
+        return consumer_counts.count_consumers(self.conn, self.locator, root_provider_uuids, consumer_type)
 
     # -- the candidate index's feed -------------------------------------------
 

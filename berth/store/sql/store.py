@@ -33,6 +33,7 @@ from berth.store.sql import (
     bulk,
     catalog,
     changes,
+    consumer_counts,
     inventories,
     migrate,
     providers,
@@ -220,6 +221,10 @@ class SqlStore:
     ) -> list[UsageByConsumerType]:
         with self.database.reading() as conn:
             return usages.project_usages(conn, project_id, user_id, consumer_type)
+
+    def count_consumers(self, root_provider_uuids: Iterable[str], consumer_type: str) -> Mapping[str, int]:
+        with self.database.reading() as conn:
+            return consumer_counts.count_consumers(conn, root_provider_uuids, consumer_type)
 
     # -- the candidate index's feed -------------------------------------------
 

@@ -96,6 +96,17 @@ def test_max_instances_per_host_counts_this_requests_instances():
     assert MaxInstancesPerHostFilter().check(host, context().placed_on(host.uuid)).fits
 
 
+def test_max_instances_per_host_counts_the_instances_already_there():
+    host, other = host_state(), host_state()
+    ctx = context(SchedulingHints(max_instances_per_host=3), resident={host.uuid: 2, other.uuid: 3})
+    assert MaxInstancesPerHostFilter().check(host, ctx).fits
+    refused = MaxInstancesPerHostFilter().check(other, ctx)
+    assert not refused.fits and refused.reason == "already holds 3 instance(s), at most 3 per host"
+    # One of this request's on top of the two already there reaches the cap.
+    status = MaxInstancesPerHostFilter().check(host, ctx.placed_on(host.uuid))
+    assert not status.fits and "already holds 3" in status.reason
+
+
 @pytest.mark.parametrize("name", FILTERS.names)
 def test_every_registered_filter_passes_a_plain_host(name):
     assert FILTERS.get(name)().check(host_state(), context()).fits
