@@ -24,6 +24,7 @@ import base64
 import binascii
 import collections
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import re
@@ -106,12 +107,13 @@ class AlternateIds:
             )
         try:
             held = _held_of(orjson.loads(zlib.decompress(body)))
-        except (zlib.error, orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        except (zlib.error, orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             # Signed by a secret we share but not in the layout this release
             # reads: a release with another layout would bump VERSION.
             raise InvalidAlternateId(f"the id's content cannot be read ({exc})") from None
         if held.expires_at <= self.clock():
-            raise InvalidAlternateId(f"the id expired at {held.expires_at:.0f} (seconds since the epoch)")
+            expired = datetime.datetime.fromtimestamp(held.expires_at, datetime.UTC)
+            raise InvalidAlternateId(f"the id expired at {expired.isoformat(timespec='seconds')}")
         return held
 
     def _tag(self, signed: bytes) -> bytes:

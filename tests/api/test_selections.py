@@ -66,7 +66,8 @@ def test_an_alternate_is_claimed_by_its_id(api):
 def test_an_id_berth_did_not_issue_is_a_404(api):
     for _ in range(2):
         _host(api)
-    alternate_id = api.post("/selections", {"spec": _spec(), "num_alternates": 1}).json()["selections"][0]["hosts"][1]["alternate_id"]
+    instance = api.post("/selections", {"spec": _spec(), "num_alternates": 1}).json()["selections"][0]
+    alternate_id = instance["hosts"][1]["alternate_id"]
     tampered = alternate_id[:-3] + ("AAA" if alternate_id[-3:] != "AAA" else "BBB")
     for wrong in (new_uuid(), tampered, "%2E%2E", "x" * 3000):
         response = api.post(f"/selections/alternates/{wrong}/claim")

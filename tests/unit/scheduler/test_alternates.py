@@ -43,8 +43,10 @@ def test_an_id_reads_back_as_the_alternate_it_was_issued_for():
     alternate_id, held = _issue(AlternateIds(SECRET, ttl=60, clock=clock))
     assert held.expires_at == clock.now + 60
     # Another process of the deployment: the same secret, nothing else shared.
-    assert AlternateIds(SECRET, ttl=60, clock=clock).read(alternate_id) == held
-    assert AlternateIds(SECRET, ttl=60, clock=clock).read(_issue(AlternateIds(SECRET, 60, clock), cell=None)[0]).cell is None
+    other_process = AlternateIds(SECRET, ttl=60, clock=clock)
+    assert other_process.read(alternate_id) == held
+    cellless_id, cellless = _issue(AlternateIds(SECRET, ttl=60, clock=clock), cell=None)
+    assert other_process.read(cellless_id) == cellless and cellless.cell is None
 
 
 def test_an_id_is_url_safe_and_short():
