@@ -174,6 +174,14 @@ class CandidateIndex:
         mask[self.root[slots]] = True
         return mask
 
+    def roots_of_mask(self, providers: np.ndarray) -> np.ndarray:
+        """Mask of the roots of the live providers in ``providers``."""
+        if not self.has_trees:
+            # Every provider is its own root: no gather and scatter over
+            # the whole fleet.
+            return providers & self.alive
+        return self.roots_of(np.flatnonzero(providers & self.alive))
+
     def tree_of(self, root_slot: int) -> set[int]:
         return self.trees.get(root_slot, set())
 

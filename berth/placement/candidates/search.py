@@ -281,7 +281,7 @@ class Search:
         for giver in search.givers.values():
             providers &= giver
         search.eligible = providers
-        anchors = self.index.roots_of(np.flatnonzero(providers))
+        anchors = self.index.roots_of_mask(providers)
         search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]
         for slot in search.sharing_eligible:
             anchors |= self._sharing_anchors(slot)
@@ -298,7 +298,7 @@ class Search:
                 local &= search.member_of | search.member_of[roots]
             if search.forbidden_aggregates is not None:
                 local &= ~(search.forbidden_aggregates | search.forbidden_aggregates[roots])
-            for_class = self.index.roots_of(np.flatnonzero(local))
+            for_class = self.index.roots_of_mask(local)
             if tree_root is None:
                 # A sharing provider outside member_of is not offered to
                 # other trees, even those whose root is a member.
