@@ -148,3 +148,15 @@ def test_policy_refuses_a_user_without_roles(api):
     assert api.post("/selections", {"spec": _spec()}, token="user").status_code == 403
     assert api.get(f"/resource_providers/{rp}/cell", token="user").status_code == 403
     assert api.post(f"/selections/alternates/{new_uuid()}/claim", token="user").status_code == 403
+
+
+def test_max_instances_per_host_counts_instances_placed_by_earlier_requests(api):
+    host = _host(api, vcpu=16)
+    capped = {"spec": _spec(hints={"max_instances_per_host": 2})}
+    for _ in range(2):
+        chosen = api.post("/selections", capped).json()["selections"][0]["hosts"][0]
+        assert chosen["resource_provider_uuid"] == host
+    response = api.post("/selections", capped)
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "berth.scheduler.no_valid_host"
+    assert "already holds 2 instance(s), at most 2 per host" in error_of(response)["detail"]
