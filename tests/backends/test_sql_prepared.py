@@ -1,0 +1,98 @@
+"""The SQL store's prepared statements (berth/store/sql/prepared.py) and
+SQLite's writer queue (engine.py), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from berth.placement import errors
+from berth.store.sql import schema
+from berth.store.sql.engine import Database
+from berth.store.sql.migrate import upgrade
+from berth.store.sql.prepared import Prepared, in_list, in_values
+
+_rc = schema.resource_classes
+
+_INSERT_CLASS = Prepared(lambda: _rc.insert().values(name=sa.bindparam("name"), created_at=sa.bindparam("at")))
+_CLASSES_NAMED = Prepared(lambda size: (
+    sa.select(_rc.c.name).where(_rc.c.name.in_(in_list("name", size))).order_by(_rc.c.name)
+))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'berth.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    opened = Database(url)
+    upgrade(opened)
+    yield opened
+    opened.dispose()
+
+
+def test_values_written_by_a_prepared_statement_read_back_through_core(database):
+    written_at = datetime.datetime(2026, 11, 29, 21, 30, 15)
+    with database.writing() as conn:
+        _INSERT_CLASS.run(conn, {"name": "CUSTOM_PREPARED", "at": written_at})
+    with database.reading() as conn:
+        row = conn.execute(sa.select(_rc.c.created_at).where(_rc.c.name == "CUSTOM_PREPARED")).one()
+    assert row.created_at == written_at
+
+
+def test_in_lists_of_each_length_find_exactly_their_rows(database):
+    names = [f"CUSTOM_SHAPE_{n}" for n in range(5)]
+    with database.writing() as conn:
+        _INSERT_CLASS.run_many(conn, [{"name": name, "at": datetime.datetime(2026, 1, 1)} for name in names])
+    with database.reading() as conn:
+        for size in (1, 2, 5):
+            wanted = names[:size]
+            found = _CLASSES_NAMED.rows(conn, in_values("name", wanted), shape=size)
+            assert [name for name, in found] == wanted
+
+
+def test_a_unique_key_taken_is_a_concurrent_update_and_rolls_back(database):
+    with pytest.raises(errors.ConcurrentUpdate):
+        with database.writing() as conn:
+            _INSERT_CLASS.run(conn, {"name": "CUSTOM_ONCE", "at": datetime.datetime(2026, 1, 1)})
+            _INSERT_CLASS.run(conn, {"name": "CUSTOM_ONCE", "at": datetime.datetime(2026, 1, 1)})
+    with database.reading() as conn:
+        assert _CLASSES_NAMED.rows(conn, in_values("name", ["CUSTOM_ONCE"]), shape=1) == []
+
+
+def test_sqlite_writers_take_turns_on_a_lock_file_beside_the_database(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
+    upgrade(database)
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def write(number: int) -> None:
+        for _ in range(5):
+            with database.writing() as conn:
+                inside.append(number)
+                if len(inside) > 1:
+                    overlaps.append(number)
+                _INSERT_CLASS.run(conn, {"name": f"CUSTOM_T{number}_{time.monotonic_ns()}",
+                                         "at": datetime.datetime(2026, 1, 1)})
+                time.sleep(0.002)
+                inside.remove(number)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    database.dispose()
+    assert overlaps == []
+    assert Path(f"{tmp_path / 'berth.db'}-writers.lock").exists()
+    reopened = Database(f"sqlite:///{tmp_path / 'berth.db'}")
+    with reopened.reading() as conn:
+        count = conn.execute(sa.select(sa.func.count()).where(_rc.c.name.like("CUSTOM_T%"))).scalar()
+    reopened.dispose()
+    assert count == 20
