@@ -52,7 +52,9 @@ def test_an_id_reads_back_as_the_alternate_it_was_issued_for():
 def test_an_id_is_url_safe_and_short():
     alternate_id, _ = _issue(AlternateIds(SECRET, ttl=60))
     assert set(alternate_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert len(alternate_id) < 400
+    # Two providers (a compute node and a NIC function): a few hundred
+    # characters, far below what URLs and HTTP servers accept.
+    assert len(alternate_id) < 600
 
 
 def test_a_changed_id_is_refused():
