@@ -88,10 +88,13 @@ def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from berth.service import build_app
-
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _upgrade(args, settings)
+    if args.workers > 1:
+        upgraded = _upgrade_in_child(args, settings)
+        if upgraded != 0:
+            return upgraded
+    else:
+        _upgrade(args, settings)
     settings = _with_alternate_secret(settings)
     options = dict(host=args.host, port=args.port, log_level=settings.logging.level.lower())
     if args.workers > 1:
@@ -102,8 +105,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ[ALTERNATE_SECRET_VARIABLE] = settings.scheduler.alternate_secret
         uvicorn.run("berth.service:app_from_environment", factory=True, workers=args.workers, **options)
     else:
+        from berth.service import build_app
+
         uvicorn.run(build_app(settings), **options)
     return 0
+
+
+def _upgrade_in_child(args: argparse.Namespace, settings: Settings) -> int:
+    """``_upgrade`` in a forked child; its exit code.
+
+    With several workers this process only supervises them: upgrading in a
+    child keeps the store, SQLAlchemy, Alembic and the drivers (about 50
+    MB) out of it. Forked before uvicorn starts any thread.
+    """
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            code = _upgrade(args, settings)
+        except BaseException:  # reported here; the parent sees the exit code
+            logging.exception("database upgrade failed")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def _with_alternate_secret(settings: Settings) -> Settings:

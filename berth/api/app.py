@@ -21,7 +21,6 @@ from starlette.routing import Route
 from berth.api import auth, errors
 from berth.api.cors import CORSMiddleware
 from berth.api.dispatch import PathEndpoint, Services, error_response
-from berth.api.keystone import KeystoneAuthenticator
 from berth.api.middleware import (
     AuthMiddleware,
     BodyHeadersMiddleware,
@@ -44,6 +43,10 @@ def _authenticator(settings: Settings) -> auth.Authenticator:
     if strategy == auth.NOAUTH2:
         return auth.NoAuth2()
     if strategy == auth.KEYSTONE:
+        # Imported only here: keystonemiddleware and its dependencies add
+        # about 18 MB to every worker, which noauth2 deployments never use.
+        from berth.api.keystone import KeystoneAuthenticator
+
         return KeystoneAuthenticator(settings.keystone_authtoken)
     raise ValueError(f"unknown auth_strategy: {strategy!r}")
 
