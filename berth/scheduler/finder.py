@@ -38,6 +38,17 @@ class CandidateView:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PlacementHints:
+    """The hints the index can answer for the search: a cell, and the
+    aggregate that stands for an availability zone."""
+
+    cell: str | None = None
+    # The zone's name (for explanations) and the aggregate standing for it.
+    zone: str | None = None
+    zone_aggregate: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Diagnosis:
     """Why a query found nothing: per-requirement host counts and the hosts
     that miss the fewest requirements."""
@@ -73,20 +84,34 @@ class SchedulerFinder(CandidateFinder):
             self._refresh()
             self._refreshed_at = now
 
-    def view(self, request: CandidateRequest) -> CandidateView:
+    def view(self, request: CandidateRequest, placement: PlacementHints = PlacementHints()) -> CandidateView:
         with self._lock, collector_paused():
             self._refresh_if_stale()
-            result = search(self.index, request, max_candidates=self.max_candidates)
+            result = search(
+                self.index, request, max_candidates=self.max_candidates,
+                anchors_within=self._anchors_within(placement),
+            )
             roots = {s.root_provider_uuid for s in result.provider_summaries}
             attributes = {root: self.index.attributes(root) for root in roots}
             fleet = int(np.count_nonzero(self.index.alive & (self.index.parent < 0)))
             truncated = request.limit is not None and len(result.allocation_requests) >= request.limit
             return CandidateView(result, attributes, fleet, truncated)
 
-    def diagnose(self, request: CandidateRequest) -> Diagnosis:
+    def _anchors_within(self, placement: PlacementHints) -> np.ndarray | None:
+        """The hosts a cell or zone hint allows, as a mask for the search
+        (the cell and zone filters still check every host it returns)."""
+        mask = None
+        if placement.cell is not None:
+            mask = self.index.in_cell(placement.cell)
+        if placement.zone_aggregate is not None:
+            members = self.index.aggregate_column(placement.zone_aggregate)
+            mask = members if mask is None else mask & members
+        return mask
+
+    def diagnose(self, request: CandidateRequest, placement: PlacementHints = PlacementHints()) -> Diagnosis:
         with self._lock:
             self._refresh_if_stale()
-            return _diagnose(self.index, request)
+            return _diagnose(self.index, request, placement)
 
 
 def _group_checks(index: CandidateIndex, group: RequestGroup) -> list[tuple[str, np.ndarray]]:
@@ -114,7 +139,17 @@ def _group_checks(index: CandidateIndex, group: RequestGroup) -> list[tuple[str,
     return checks
 
 
-def _diagnose(index: HostIndex, request: CandidateRequest) -> Diagnosis:
+def _placement_checks(index: HostIndex, placement: PlacementHints, zone: str | None) -> list[tuple[str, np.ndarray]]:
+    """(label, hosts meeting it) for the hints the search answered."""
+    checks = []
+    if placement.cell is not None:
+        checks.append((f"in cell {placement.cell}", index.in_cell(placement.cell)))
+    if placement.zone_aggregate is not None:
+        checks.append((f"in availability zone {zone}", index.aggregate_column(placement.zone_aggregate)))
+    return checks
+
+
+def _diagnose(index: HostIndex, request: CandidateRequest, placement: PlacementHints) -> Diagnosis:
     """Each requirement alone, counted per host (a tree meets it when any
     of its providers does). An approximation of the search's rules (it
     ignores sharing providers and how groups combine) that is enough to
@@ -122,6 +157,7 @@ def _diagnose(index: HostIndex, request: CandidateRequest) -> Diagnosis:
     alive = index.alive
     hosts = alive & (index.parent < 0)
     checks = [c for group in request.groups for c in _group_checks(index, group)]
+    checks += _placement_checks(index, placement, placement.zone)
     unmet = np.zeros(index.size, dtype=np.int64)
     counts, missing_by = [], []
     for label, mask in checks:

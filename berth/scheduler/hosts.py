@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 from berth.placement.candidates.index import SHARING_TRAIT, CandidateIndex
 from berth.placement.candidates.result import AllocationRequest, CandidateResult
 from berth.placement.model import ProviderSnapshot
@@ -105,22 +107,48 @@ class HostAttributes:
 class HostIndex(CandidateIndex):
     """The candidate index plus each provider's cell, fed by the same change
     feed at the same moment (CandidateIndex.replace_all re-runs __init__
-    and then apply, so both entry points are covered by these two)."""
+    and then apply, so both entry points are covered by these two). Cells
+    are also a column of codes over the slots, so that a cell hint is a
+    mask for the search rather than a filter over the hosts it found."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cells: dict[str, str] = {}
+        self.cell_codes: dict[str, int] = {}
+        # Per slot, the code of its provider's cell; -1 for none.
+        self.cell_column = np.full(self.size, -1, dtype=np.int32)
+
+    def _grow(self, size: int) -> None:
+        super()._grow(size)
+        grown = np.full(size, -1, dtype=np.int32)
+        grown[: len(self.cell_column)] = self.cell_column
+        self.cell_column = grown
 
     def apply(self, changed: Iterable[ProviderSnapshot], removed: Iterable[str]) -> None:
         changed, removed = list(changed), list(removed)
+        for uuid in removed:
+            slot = self.slot_of.get(uuid)
+            if slot is not None:
+                self.cell_column[slot] = -1
         super().apply(changed, removed)
         for uuid in removed:
             self.cells.pop(uuid, None)
         for snapshot in changed:
+            slot = self.slot_of[snapshot.uuid]
             if snapshot.cell is None:
                 self.cells.pop(snapshot.uuid, None)
+                self.cell_column[slot] = -1
             else:
                 self.cells[snapshot.uuid] = snapshot.cell
+                code = self.cell_codes.setdefault(snapshot.cell, len(self.cell_codes))
+                self.cell_column[slot] = code
+
+    def in_cell(self, cell: str) -> np.ndarray:
+        """Mask of the live providers in ``cell``."""
+        code = self.cell_codes.get(cell)
+        if code is None:
+            return np.zeros(self.size, dtype=bool)
+        return (self.cell_column == code) & self.alive
 
     def attributes(self, uuid: str) -> HostAttributes:
         slot = self.slot_of.get(uuid)

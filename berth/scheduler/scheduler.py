@@ -28,7 +28,7 @@ from berth.scheduler.claims import (
 )
 from berth.scheduler.context import RequestContext, resolve, with_resident_instances
 from berth.scheduler.explanation import ChosenWeights, Explanation
-from berth.scheduler.finder import CandidateView, SchedulerFinder
+from berth.scheduler.finder import CandidateView, PlacementHints, SchedulerFinder
 from berth.scheduler.hosts import build_hosts
 from berth.scheduler.pipeline import Pipeline, Ranking
 from berth.scheduler.selection import (
@@ -41,7 +41,7 @@ from berth.scheduler.selection import (
     SchedulingResult,
     Selection,
 )
-from berth.scheduler.spec import RequestSpec
+from berth.scheduler.spec import RequestSpec, zone_aggregate
 from berth.store.port import Store
 
 
@@ -127,7 +127,7 @@ class Scheduler:
         return self._result(spec, attempt, tally)
 
     def _search(self, spec: RequestSpec, ctx: RequestContext, count: int, alternates: int, widen: int) -> tuple[CandidateView, Ranking]:
-        view = self.finder.view(self.pipeline.query(spec, count, alternates, widen))
+        view = self.finder.view(self.pipeline.query(spec, count, alternates, widen), _placement_hints(spec))
         hosts = build_hosts(view.result, view.attributes)
         ctx = with_resident_instances(ctx, self.store, [host.uuid for host in hosts])
         return view, self.pipeline.rank(hosts, ctx)
@@ -204,7 +204,7 @@ class Scheduler:
     def _failure(self, spec: RequestSpec, attempt: _Attempt, num_instances: int) -> Explanation:
         unplaced = num_instances - len(attempt.outcome.placements)
         if not attempt.ranking.hosts:
-            diagnosis = self.finder.diagnose(spec.request)
+            diagnosis = self.finder.diagnose(spec.request, _placement_hints(spec))
             return Explanation(
                 candidates=0, hosts=attempt.view.fleet_hosts,
                 query=diagnosis.requirements, closest=diagnosis.closest, unplaced=unplaced,
@@ -265,3 +265,8 @@ def _holds_exactly(held: Sequence[ProviderAllocation], request: AllocationReques
     return bool(held) and {a.provider.uuid: dict(a.resources) for a in held} == {
         rp: dict(resources) for rp, resources in request.allocations.items()
     }
+
+
+def _placement_hints(spec: RequestSpec) -> PlacementHints:
+    zone = spec.hints.availability_zone
+    return PlacementHints(spec.hints.cell, zone, zone_aggregate(zone) if zone is not None else None)

@@ -143,9 +143,12 @@ def _random() -> np.random.Generator:
 class Search:
     """One search over one index. Not shared between threads."""
 
-    def __init__(self, index: CandidateIndex, request: CandidateRequest) -> None:
+    def __init__(
+        self, index: CandidateIndex, request: CandidateRequest, anchors_within: np.ndarray | None = None
+    ) -> None:
         self.index = index
         self.request = request
+        self.anchors_within = anchors_within
         self.masks = _Masks(index)
         self.sharing = index.sharing & index.alive
         self.has_trees = index.has_trees
@@ -208,6 +211,8 @@ class Search:
     def _anchor_filter(self) -> np.ndarray:
         """Roots a candidate may be anchored at (root_required, 1.35)."""
         mask = self.index.alive & (self.index.parent < 0)
+        if self.anchors_within is not None:
+            mask &= self.anchors_within
         if not self.request.root_traits.is_empty:
             mask &= self.masks.having_traits(self.request.root_traits)
             if not mask.any():
@@ -514,7 +519,12 @@ class Search:
 
 
 def search(
-    index: CandidateIndex, request: CandidateRequest, *, randomize: bool = False, max_candidates: int = 0
+    index: CandidateIndex, request: CandidateRequest, *, randomize: bool = False, max_candidates: int = 0,
+    anchors_within: np.ndarray | None = None,
 ) -> CandidateResult:
-    """The candidates for ``request`` in ``index``."""
-    return Search(index, request).run(request.limit, randomize or request.randomize, max_candidates)
+    """The candidates for ``request`` in ``index``; ``anchors_within`` (a
+    mask over slots), when given, narrows the trees a candidate may be
+    anchored at (a scheduler's cell or zone, which Placement's API has no
+    words for)."""
+    randomize = randomize or request.randomize
+    return Search(index, request, anchors_within).run(request.limit, randomize, max_candidates)

@@ -48,18 +48,32 @@ def test_traits_are_explained_too(store, fleet):
 def test_each_filter_says_how_many_it_removed_and_why(store, fleet):
     fleet.host(cell="c1")
     fleet.host(cell="c2", traits=frozenset({"COMPUTE_STATUS_DISABLED"}))
-    fleet.host(cell="c2", zone="az1")
-    spec = RequestSpec.simple({"VCPU": 1}, hints=SchedulingHints(cell="c2", availability_zone="az2"))
+    fleet.host(cell="c2", traits=frozenset({"COMPUTE_STATUS_DISABLED"}), zone="az1")
+    fleet.host(cell="c2", zone="az1", vcpu=16, used_vcpu=16)
+    spec = RequestSpec.simple({"VCPU": 1}, hints=SchedulingHints(cell="c2"))
     explanation = _failure(make_scheduler(store), spec).explanation
     outcomes = {f.name: f for f in explanation.filters}
-    assert explanation.candidates == 3
+    # The cell is answered by the search: the c1 host is never a candidate,
+    # and the full c2 host has no room for the query.
+    assert explanation.candidates == 2
     # The first filter to refuse a host removes it (filters run in order).
-    assert outcomes["disabled"].removed == 1
-    assert outcomes["availability_zone"].removed == 2
-    assert outcomes["availability_zone"].reasons == (("not in availability zone az2", 2),)
+    assert outcomes["disabled"].considered == 2 and outcomes["disabled"].removed == 2
+    assert outcomes["disabled"].reasons == (("host is disabled (COMPUTE_STATUS_DISABLED)", 2),)
     assert outcomes["cell"].removed == 0 and outcomes["cell"].considered == 0
-    # Every rejected host is listed with all of its reasons.
-    assert sorted(len(r.reasons) for r in explanation.closest) == [1, 2, 2]
+
+
+def test_cell_and_zone_hints_are_counted_like_the_query(store, fleet):
+    other_cell = fleet.host(cell="c1")
+    fleet.host(cell="c2")
+    wrong_zone = fleet.host(cell="c2", zone="az1")
+    spec = RequestSpec.simple({"VCPU": 1}, hints=SchedulingHints(cell="c2", availability_zone="az2"))
+    explanation = _failure(make_scheduler(store), spec).explanation
+    assert explanation.candidates == 0
+    counts = {q.requirement: q.hosts for q in explanation.query}
+    assert counts == {"VCPU:1": 3, "in cell c2": 2, "in availability zone az2": 0}
+    reasons = {r.provider_uuid: r.reasons for r in explanation.closest}
+    assert reasons[wrong_zone] == ("in availability zone az2",)
+    assert reasons[other_cell] == ("in cell c2", "in availability zone az2")
 
 
 def test_an_unplaceable_later_instance_is_explained(store, fleet):
