@@ -76,7 +76,9 @@ def build_fleet(url: str, nodes: int) -> list[str]:
         store.close()
 
 
-def client(url: str, nodes: list[str], start_at: float, stop_at: float, seed: int) -> ClientResult:
+def client(url: str, nodes: list[str], seconds: float, seed: int, ready, results) -> None:
+    """One client process: opens its store, warms up, waits for every other
+    client at ``ready``, then claims for ``seconds``; puts its result."""
     store = open_store(url)
     rng = random.Random(seed)
     latencies: list[float] = []
@@ -84,8 +86,9 @@ def client(url: str, nodes: list[str], start_at: float, stop_at: float, seed: in
     try:
         # Warm up (connections, prepared statements) before the clock starts.
         _claim(store, rng.choice(nodes))
-        time.sleep(max(0.0, start_at - time.time()))
-        while time.time() < stop_at:
+        ready.wait()
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
             began = time.perf_counter()
             try:
                 _claim(store, rng.choice(nodes))
@@ -95,7 +98,7 @@ def client(url: str, nodes: list[str], start_at: float, stop_at: float, seed: in
             latencies.append((time.perf_counter() - began) * 1000)
     finally:
         store.close()
-    return ClientResult(latencies, refused)
+    results.put(ClientResult(latencies, refused))
 
 
 def _claim(store, node: str) -> None:
@@ -110,24 +113,28 @@ def _claim(store, node: str) -> None:
     ])
 
 
-def _client_entry(args: tuple) -> ClientResult:
-    return client(*args)
-
-
 def measure(url: str, nodes: list[str], clients: int, seconds: float) -> Measurement:
-    # Clients start together once every process has opened its store.
-    start_at = time.time() + 3.0 + 0.5 * clients
-    stop_at = start_at + seconds
-    jobs = [(url, nodes, start_at, stop_at, seed) for seed in range(clients)]
-    with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        results = pool.map(_client_entry, jobs)
-    latencies = sorted(ms for r in results for ms in r.latencies_ms)
+    # Clients start together once every process has opened its store and
+    # warmed up: starting a process costs seconds on a loaded machine.
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(clients)
+    results = context.Queue()
+    processes = [
+        context.Process(target=client, args=(url, nodes, seconds, seed, ready, results))
+        for seed in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    gathered = [results.get(timeout=seconds + 600) for _ in processes]
+    for process in processes:
+        process.join()
+    latencies = sorted(ms for r in gathered for ms in r.latencies_ms)
     done = len(latencies)
     return Measurement(
         db=_redacted(url),
         clients=clients,
         claims=done,
-        refused=sum(r.refused for r in results),
+        refused=sum(r.refused for r in gathered),
         seconds=seconds,
         claims_per_s=round(done / seconds, 1),
         p50_ms=round(statistics.median(latencies), 2) if latencies else float("nan"),
