@@ -152,7 +152,7 @@ def test_builds_are_listed_in_pages(api):
     assert [b["id"] for b in api.get("/builds").json()["builds"]] == made
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=x", "limit=1&limit=2", f"marker={new_uuid()}"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=x", "limit=1&limit=2", "marker=2c5b3d1e-0000-4000-8000-00000000beef"])
 def test_bad_paging_is_a_400(api, query):
     assert api.get(f"/builds?{query}").status_code == 400
 

@@ -96,3 +96,37 @@ def test_sqlite_writers_take_turns_on_a_lock_file_beside_the_database(tmp_path):
         count = conn.execute(sa.select(sa.func.count()).where(_rc.c.name.like("CUSTOM_T%"))).scalar()
     reopened.dispose()
     assert count == 20
+
+
+def test_a_forked_child_takes_its_own_turns(tmp_path):
+    """A process forked after the store was used opens the lock file again
+    (a descriptor inherited through fork would share the parent's flock)
+    and waits for the parent's write to end."""
+    import os
+
+    database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
+    upgrade(database)
+    with database.writing():  # the parent's queue has its descriptor open
+        pass
+    marks = tmp_path / "marks"
+    parent_holds, go = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.read(parent_holds, 1)
+            with database.writing():
+                with open(marks, "a") as out:
+                    out.write(f"child, own descriptor: {database.writers._opened_by == os.getpid()}\n")
+        except BaseException as exc:
+            with open(marks, "a") as out:
+                out.write(f"child failed: {exc!r}\n")
+        finally:
+            os._exit(0)
+    with database.writing():
+        os.write(go, b"x")
+        time.sleep(0.5)
+        with open(marks, "a") as out:
+            out.write("parent done\n")
+    os.waitpid(child, 0)
+    database.dispose()
+    assert marks.read_text().splitlines() == ["parent done", "child, own descriptor: True"]

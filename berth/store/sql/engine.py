@@ -110,12 +110,21 @@ class WriterQueue:
         self.path = database_path + "-writers.lock"
         self._threads = threading.Lock()
         self._file: int | None = None
+        self._opened_by: int | None = None
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
+        if self._opened_by is not None and self._opened_by != os.getpid():
+            # A forked child starts over: the thread lock it inherited may be
+            # held by a thread of the parent that does not exist here, and a
+            # descriptor inherited through fork shares its flock with the
+            # parent's, so the two would not exclude each other.
+            self._threads = threading.Lock()
+            self._file = None
         with self._threads:
             if self._file is None:
-                self._file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._file = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._opened_by = os.getpid()
             fcntl.flock(self._file, fcntl.LOCK_EX)
             try:
                 yield
@@ -124,9 +133,9 @@ class WriterQueue:
 
     def close(self) -> None:
         with self._threads:
-            if self._file is not None:
+            if self._file is not None and self._opened_by == os.getpid():
                 os.close(self._file)
-                self._file = None
+            self._file = None
 
 
 class Database:
