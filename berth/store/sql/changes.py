@@ -96,7 +96,7 @@ def flush(conn: Connection) -> None:
     if pending is None or not (pending.touched or pending.removed or pending.catalog):
         return
     if pending.removed or pending.catalog:
-        seq, forgotten = _bump_counter_for_removals(conn, pending)
+        seq, forgotten = _bump_counter_and_horizons(conn, pending)
     else:
         (seq,), = _BUMP_COUNTER.rows(conn)
     ids = sorted(pending.touched)
@@ -109,7 +109,9 @@ def flush(conn: Connection) -> None:
         conn.execute(_removed.delete().where(_removed.c.change_seq <= forgotten))
 
 
-def _bump_counter_for_removals(conn: Connection, pending: _Pending) -> tuple[int, int]:
+def _bump_counter_and_horizons(conn: Connection, pending: _Pending) -> tuple[int, int]:
+    """The next change number, moving the catalog's mark (a class renamed
+    or deleted) and the tombstones' pruning horizon as the change needs."""
     values: dict = {"seq": _counter.c.seq + 1}
     if pending.catalog:
         values["catalog_seq"] = _counter.c.seq + 1
