@@ -16,16 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-
-class FailureKind(enum.Enum):
-    """Why a build failed, in the words of the build report."""
-
-    # The host no longer had what the scheduler claimed (seed 01's race).
-    RESOURCE_RACE = "resource_race"
-    # A transient glitch: a port could not be bound, an image not fetched.
-    NETWORK = "network"
-    # The host itself is at fault: a disk, a DIMM, a device that will not attach.
-    HARDWARE = "hardware"
+from berth.conductor.model import FailureKind
 
 
 class Outcome(enum.Enum):

@@ -35,10 +35,14 @@ class Outcome(enum.Enum):
 
 
 class FailureKind(enum.Enum):
-    """Why an agent says a build failed (the fake driver's kinds)."""
+    """Why an agent says a build failed, in the words of the build report
+    (agents and the conductor share this vocabulary)."""
 
+    # The host no longer had what the scheduler claimed (seed 01's race).
     RESOURCE_RACE = "resource_race"
+    # A transient glitch: a port could not be bound, an image not fetched.
     NETWORK = "network"
+    # The host itself is at fault: a disk, a DIMM, a device that will not attach.
     HARDWARE = "hardware"
 
 
