@@ -170,13 +170,30 @@ class BerthClient:
         return [_build_request(entry) for entry in body["assignments"]]
 
     def report(self, request: BuildRequest, result: BuildResult) -> None:
-        """Raises Conflict (or NotFound) when the attempt is no longer current."""
+        """Raises Conflict (or NotFound) when the attempt is no longer current.
+
+        A 409 concurrent_update is not that: berth lost the race for the
+        build record to its other writers (the conductor, other agents'
+        reports) too many times in a row. The report is sent again, with
+        backoff, until berth takes it or the agent stops; dropping it would
+        leave the attempt building until its deadline."""
         path = f"/builds/{request.build_id}/instances/{request.instance_uuid}/attempts/{request.attempt}"
-        self._send("PUT", path, json={
+        body = {
             "outcome": result.outcome.value,
             "reason": result.reason,
             "failure_kind": result.failure_kind.value if result.failure_kind else None,
-        })
+        }
+        backoff = 0.01
+        while True:
+            try:
+                self._send("PUT", path, json=body)
+                return
+            except ConcurrentUpdate as exc:
+                log.warning("report of attempt %s of %s lost a race (%s); again in %.2fs",
+                            request.attempt, request.instance_uuid, exc, backoff)
+                if self._stop.wait(backoff):
+                    raise BerthUnavailable(f"PUT {path}: stopping after {exc}") from exc
+                backoff = min(backoff * 2, self._max_backoff)
 
     # -- the wire ----------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The assignment loop against berth's real build routes, with a real
 ``berth conductor`` casting the builds: each attempt runs once however many
-polls list it, a report berth answers 409 is dropped, a driver that raises
-is a hardware failure, and berth unreachable is waited out. Outages are
-injected by an httpx transport in front of the real server."""
+polls list it, a report berth answers 409 is dropped (unless berth only
+lost a race for the build record), a driver that raises is a hardware
+failure, and berth unreachable is waited out. Outages are injected by an
+httpx transport in front of the real server."""
 
 from __future__ import annotations
 
@@ -54,6 +55,29 @@ class OutageTransport(httpx.HTTPTransport):
                 if self.left > 0:
                     self.left -= 1
                     raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+class LostRaceTransport(httpx.HTTPTransport):
+    """The next ``count`` requests that ``matches`` are answered as berth
+    answers a write that lost the race for the build record too often:
+    409 placement.concurrent_update, nothing written."""
+
+    def __init__(self, matches: Callable[[httpx.Request], bool], count: int) -> None:
+        super().__init__()
+        self.matches = matches
+        self.left = count
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.matches(request):
+            with self.lock:
+                if self.left > 0:
+                    self.left -= 1
+                    return httpx.Response(409, json={"errors": [{
+                        "status": 409, "code": "placement.concurrent_update",
+                        "title": "Conflict", "detail": "the build changed while it was written",
+                    }]}, request=request)
         return super().handle_request(request)
 
 
@@ -144,6 +168,22 @@ def test_a_report_berth_did_not_receive_is_sent_again_until_it_is(start_agent, h
     assert (attempt["outcome"], attempt["reason"], attempt["failure_kind"]) == (
         "failed", "port binding failed", "network")
     eventually(lambda: agent.builds.counts().failed == 1)
+
+
+def test_a_report_that_lost_a_race_for_the_build_is_sent_again(start_agent, http):
+    trait = unique_trait()
+    lost = LostRaceTransport(is_report, count=3)
+    driver = GatedDriver(BuildResult.succeeded("built after three lost races"))
+    driver.gate.set()
+    agent = start_agent(trait, driver, transport=lost)
+    build = finished_build(http, submit_build(http, trait, instances=1))
+    assert lost.left == 0
+    (instance,) = build["instances"]
+    assert instance["state"] == "ACTIVE"
+    (attempt,) = instance["attempts"]
+    assert (attempt["outcome"], attempt["reason"]) == ("succeeded", "built after three lost races")
+    eventually(lambda: agent.builds.counts().succeeded == 1)
+    assert agent.builds.counts().dropped == 0
 
 
 def test_a_driver_that_raises_is_a_hardware_failure(start_agent, http):

@@ -176,8 +176,20 @@ class Fleet:
                 return builds
             if time.monotonic() > deadline:
                 states = [i["state"] for b in builds for i in b["instances"]]
-                raise AssertionError(f"builds not settled after {timeout}s: {states}")
+                stuck = [i for b in builds for i in b["instances"] if i["state"] not in SETTLED]
+                raise AssertionError(
+                    f"builds not settled after {timeout}s: {states}\nunsettled: {stuck}\n{self.log_tails()}"
+                )
             time.sleep(0.2)
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The last lines of every process's log, for a failure message."""
+        tails = []
+        for path in sorted(self.workdir.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            if text:
+                tails.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(tails)
 
     def vcpu_used(self) -> int:
         """VCPU held by the fleet's project, every consumer type (from
