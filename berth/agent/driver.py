@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from berth.conductor.model import FailureKind
+from berth.conductor.reports import FailureKind
 
 
 class Outcome(enum.Enum):

@@ -15,6 +15,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
+from berth.conductor.reports import FailureKind
 from berth.placement import errors
 from berth.placement.candidates.result import AllocationRequest
 from berth.scheduler.spec import RequestSpec
@@ -32,18 +33,6 @@ class Outcome(enum.Enum):
     BUILDING = "building"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-class FailureKind(enum.Enum):
-    """Why an agent says a build failed, in the words of the build report
-    (agents and the conductor share this vocabulary)."""
-
-    # The host no longer had what the scheduler claimed (seed 01's race).
-    RESOURCE_RACE = "resource_race"
-    # A transient glitch: a port could not be bound, an image not fetched.
-    NETWORK = "network"
-    # The host itself is at fault: a disk, a DIMM, a device that will not attach.
-    HARDWARE = "hardware"
 
 
 class MigrationState(enum.Enum):

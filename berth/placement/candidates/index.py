@@ -19,7 +19,7 @@ and aggregate sets. Slots of deleted providers are reused.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
@@ -128,8 +128,14 @@ class CandidateIndex:
         self.resources: dict[str, ResourceColumn] = {}
         self.trait_columns: dict[str, np.ndarray] = {}
         self.aggregate_columns: dict[str, np.ndarray] = {}
-        # root slot -> slots of its tree (the root included)
+        # root slot -> slots of its tree (the root included), only for
+        # roots with children: a flat fleet of N providers would keep N
+        # one-member sets.
         self.trees: dict[int, set[int]] = {}
+        # One frozenset object per distinct set of traits or aggregates:
+        # thousands of providers share a handful of sets, and the
+        # change feed gives each its own copy.
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
         self._free_slots: list[int] = []
         self._next_slot = 0
         self._children_count = 0
@@ -182,8 +188,12 @@ class CandidateIndex:
             return providers & self.alive
         return self.roots_of(np.flatnonzero(providers & self.alive))
 
-    def tree_of(self, root_slot: int) -> set[int]:
-        return self.trees.get(root_slot, set())
+    def tree_of(self, root_slot: int) -> Collection[int]:
+        """Slots of the tree under ``root_slot``, the root included."""
+        members = self.trees.get(root_slot)
+        if members is not None:
+            return members
+        return (root_slot,) if self.alive[root_slot] else ()
 
     def uuid(self, slot: int) -> str:
         uuid = self.uuids[slot]
@@ -255,7 +265,8 @@ class CandidateIndex:
         members = self.trees.get(root)
         if members is not None:
             members.discard(slot)
-            if not members:
+            if len(members) <= 1 and members <= {root}:
+                # The root alone again (or gone): no set to keep.
                 del self.trees[root]
         if self.parent[slot] >= 0:
             self._children_count -= 1
@@ -268,7 +279,11 @@ class CandidateIndex:
         self.uuids[slot] = snapshot.uuid
         root = self.slot_of[snapshot.root_provider_uuid]
         self.root[slot] = root
-        self.trees.setdefault(root, set()).add(slot)
+        if root != slot:
+            self.trees.setdefault(root, {root}).add(slot)
+        elif slot in self.trees:
+            # A root with children, stored again: back into its own tree.
+            self.trees[slot].add(slot)
         if snapshot.parent_provider_uuid is not None:
             self.parent[slot] = self.slot_of[snapshot.parent_provider_uuid]
             self._children_count += 1
@@ -277,12 +292,15 @@ class CandidateIndex:
             if column is None:
                 column = self.resources[name] = ResourceColumn.empty(self.size)
             column.set(slot, inventory, snapshot.usages.get(name, 0))
-        self.traits[slot] = snapshot.traits
-        self.aggregates[slot] = snapshot.aggregates
+        self.traits[slot] = self._shared(snapshot.traits)
+        self.aggregates[slot] = self._shared(snapshot.aggregates)
         for trait in snapshot.traits:
             self._member_column(self.trait_columns, trait)[slot] = True
         for aggregate in snapshot.aggregates:
             self._member_column(self.aggregate_columns, aggregate)[slot] = True
+
+    def _shared(self, members: frozenset[str]) -> frozenset[str]:
+        return self._sets.setdefault(members, members)
 
     def _member_column(self, columns: dict[str, np.ndarray], name: str) -> np.ndarray:
         column = columns.get(name)

@@ -490,7 +490,7 @@ class Search:
         else:
             shown = set()
             for root in {int(index.root[slot]) for slot in used_slots}:
-                shown |= index.tree_of(root)
+                shown.update(index.tree_of(root))
         slots = np.array(sorted(shown), dtype=np.int64)
         # Column by column, then provider by provider: reading numpy scalars
         # one at a time would cost more than the rest of the search.

@@ -50,7 +50,8 @@ def describe(index: CandidateIndex) -> dict:
         ("aggregate", name): {uuid(s) for s in np.flatnonzero(column & index.alive).tolist()}
         for name, column in index.aggregate_columns.items()
     }
-    trees = {uuid(root): {uuid(s) for s in members} for root, members in index.trees.items()}
+    roots = [slot for slot in np.flatnonzero(index.alive).tolist() if int(index.root[slot]) == slot]
+    trees = {uuid(root): {uuid(s) for s in index.tree_of(root)} for root in roots}
     return {
         "providers": providers,
         "columns": {key: members for key, members in columns.items() if members},
