@@ -11,7 +11,8 @@ does weighs on both alike:
   trait, and a granular request on the nested fleet (median and p99);
 - claims: PUT /allocations for new consumers from the candidates, with 1
   and 8 concurrent clients, counting conflicts;
-- GET /resource_providers?resources=... and GET /usages.
+- GET /resource_providers?resources=...; GET /usages of a project whose
+  2,000 consumers are written alike to both (write_usage_consumers).
 
 Placement runs in its own virtualenv (bench/peer/placement.py) under
 gunicorn on PostgreSQL (on SQLite it fails with "database is locked" as soon
@@ -71,6 +72,11 @@ NESTED = (
 LOADERS = 8
 CLAIM = {"VCPU": 1, "MEMORY_MB": 256}
 SERVICES = ("berth", "placement")
+# GET /usages is measured on a project holding these many consumers, the
+# same in both services (write_usage_consumers).
+USAGE_PROJECT = "usages-bench"
+USAGE_CONSUMERS = 2_000
+USAGE_BATCH = 100
 console = Console(stderr=True)
 
 
@@ -284,7 +290,29 @@ def claim_figures(bases: dict[str, str], seconds: float) -> list[Figure]:
     return figures
 
 
-def measure(bases: dict[str, str], providers: int, repeats: int, claim_seconds: float) -> list[Figure]:
+def write_usage_consumers(base: str, nodes: list[Provider]) -> None:
+    """USAGE_CONSUMERS consumers of USAGE_PROJECT, the same ones in both
+    services, written with POST /allocations in batches. The claims runs
+    leave each service a different number of consumers in their project
+    (as many as each could claim), so GET /usages is asked about this one."""
+    headers = {"openstack-api-version": "placement 1.38"}
+    with httpx.Client(base_url=base, headers=HEADERS, timeout=600) as client:
+        for first in range(0, USAGE_CONSUMERS, USAGE_BATCH):
+            body = {
+                str(uuidlib.UUID(int=(1 << 64) + number)): {
+                    "allocations": {nodes[number % len(nodes)].uuid: {"resources": CLAIM}},
+                    "consumer_generation": None, "project_id": USAGE_PROJECT, "user_id": "bench",
+                    "consumer_type": "INSTANCE",
+                }
+                for number in range(first, min(first + USAGE_BATCH, USAGE_CONSUMERS))
+            }
+            _checked(client.post("/allocations", json=body, headers=headers))
+
+
+def measure(
+    bases: dict[str, str], fleet_trees: list[list[Provider]], repeats: int, claim_seconds: float,
+) -> list[Figure]:
+    providers = sum(1 for tree in fleet_trees if tree[0].name.startswith("compute-"))
     clients = {name: httpx.Client(base_url=base, headers=HEADERS, timeout=600) for name, base in bases.items()}
     whole = max(3, min(repeats, 20_000 // providers))
     try:
@@ -303,7 +331,10 @@ def measure(bases: dict[str, str], providers: int, repeats: int, claim_seconds: 
         # At 1.38 and later Placement 16.0.0 answers GET /usages with a 500
         # on PostgreSQL (a GROUP BY error in its consumer-type query), so
         # both are asked at 1.37.
-        figures += latency_figures("usages", clients, "/usages?project_id=bench", repeats, "1.37")
+        nodes = [tree[0] for tree in fleet_trees if tree[0].name.startswith("compute-")]
+        for base in bases.values():
+            write_usage_consumers(base, nodes)
+        figures += latency_figures("usages", clients, f"/usages?project_id={USAGE_PROJECT}", repeats, "1.37")
         return figures
     finally:
         for client in clients.values():
@@ -329,7 +360,7 @@ def run(providers: int, repeats: int, claim_seconds: float, seed: int) -> list[F
             for name in SERVICES:
                 seconds = load(servers[name].base, trees)
                 console.log(f"{name}: {sum(map(len, trees))} providers loaded over HTTP in {seconds:.0f} s")
-            figures = measure({n: servers[n].base for n in SERVICES}, providers, repeats, claim_seconds)
+            figures = measure({n: servers[n].base for n in SERVICES}, trees, repeats, claim_seconds)
             figures.append(Figure("server_rss_mib", "MiB", servers["berth"].rss_mib(), servers["placement"].rss_mib()))
             return figures
         finally:

@@ -96,7 +96,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _upgrade(args, settings)
     settings = _with_alternate_secret(settings)
-    options = dict(host=args.host, port=args.port, log_level=settings.logging.level.lower())
+    from berth.api.protocol import NoDelayH11Protocol
+
+    options = dict(
+        host=args.host, port=args.port, log_level=settings.logging.level.lower(), http=NoDelayH11Protocol,
+    )
     if args.workers > 1:
         # Workers rebuild the settings from the same sources in their process.
         if args.config:
