@@ -1,5 +1,6 @@
 """The SQL store's prepared statements (berth/store/sql/prepared.py) and
-SQLite's writer queue (engine.py), on SQLite and PostgreSQL."""
+SQLite's writer queue and background checkpoints (engine.py), on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -130,3 +131,37 @@ def test_a_forked_child_takes_its_own_turns(tmp_path):
     os.waitpid(child, 0)
     database.dispose()
     assert marks.read_text().splitlines() == ["parent done", "child, own descriptor: True"]
+
+
+def _classes_in_file_alone(database_file: Path, copy: Path) -> set[str]:
+    """The custom classes a copy of the database file holds without its
+    write-ahead log: what checkpoints have copied into the file."""
+    copy.write_bytes(database_file.read_bytes())
+    opened = Database(f"sqlite:///{copy}")
+    try:
+        with opened.reading() as conn:
+            return set(conn.execute(sa.select(_rc.c.name).where(_rc.c.name.like("CUSTOM_CK%"))).scalars())
+    except sa.exc.OperationalError:
+        return set()  # not even the schema copied yet
+    finally:
+        opened.dispose()
+
+
+def test_commits_reach_the_database_file_in_the_background(tmp_path):
+    """No commit waits for a checkpoint (berth's connections turn SQLite's
+    automatic ones off), yet what is committed reaches the database file,
+    not only the log, within moments: the checkpointer thread copies it."""
+    path = tmp_path / "berth.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    with database.reading() as conn:
+        assert conn.execute(sa.text("PRAGMA wal_autocheckpoint")).scalar() == 0
+    names = {f"CUSTOM_CK{n}" for n in range(20)}
+    for name in sorted(names):
+        with database.writing() as conn:
+            _INSERT_CLASS.run(conn, {"name": name, "at": datetime.datetime(2026, 1, 1)})
+    deadline = time.monotonic() + 30
+    while (found := _classes_in_file_alone(path, tmp_path / "copy.db")) != names and time.monotonic() < deadline:
+        time.sleep(0.2)
+    database.dispose()
+    assert found == names
