@@ -40,12 +40,17 @@ class BrokenDriver:
         raise RuntimeError("the hypervisor went away")
 
 
-class OutageTransport(httpx.HTTPTransport):
-    """Berth unreachable for the next ``count`` requests that ``matches``."""
+class FaultTransport(httpx.HTTPTransport):
+    """The next ``count`` requests that ``matches`` get ``fault(request)``
+    (an answer, or an exception it raises) instead of reaching berth."""
 
-    def __init__(self, matches: Callable[[httpx.Request], bool], count: int) -> None:
+    def __init__(
+        self, matches: Callable[[httpx.Request], bool], count: int,
+        fault: Callable[[httpx.Request], httpx.Response],
+    ) -> None:
         super().__init__()
         self.matches = matches
+        self.fault = fault
         self.left = count
         self.lock = threading.Lock()
 
@@ -54,31 +59,22 @@ class OutageTransport(httpx.HTTPTransport):
             with self.lock:
                 if self.left > 0:
                     self.left -= 1
-                    raise httpx.ConnectError("connection refused", request=request)
+                    return self.fault(request)
         return super().handle_request(request)
 
 
-class LostRaceTransport(httpx.HTTPTransport):
-    """The next ``count`` requests that ``matches`` are answered as berth
-    answers a write that lost the race for the build record too often:
-    409 placement.concurrent_update, nothing written."""
+def unreachable(request: httpx.Request) -> httpx.Response:
+    """Berth not there: the connection is refused."""
+    raise httpx.ConnectError("connection refused", request=request)
 
-    def __init__(self, matches: Callable[[httpx.Request], bool], count: int) -> None:
-        super().__init__()
-        self.matches = matches
-        self.left = count
-        self.lock = threading.Lock()
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.matches(request):
-            with self.lock:
-                if self.left > 0:
-                    self.left -= 1
-                    return httpx.Response(409, json={"errors": [{
-                        "status": 409, "code": "placement.concurrent_update",
-                        "title": "Conflict", "detail": "the build changed while it was written",
-                    }]}, request=request)
-        return super().handle_request(request)
+def lost_race(request: httpx.Request) -> httpx.Response:
+    """Berth's answer to a write that lost the race for the build record
+    too many times: 409 placement.concurrent_update, nothing written."""
+    return httpx.Response(409, json={"errors": [{
+        "status": 409, "code": "placement.concurrent_update",
+        "title": "Conflict", "detail": "the build changed while it was written",
+    }]}, request=request)
 
 
 def is_report(request: httpx.Request) -> bool:
@@ -154,36 +150,28 @@ def test_a_report_berth_answers_409_is_dropped(start_agent, http):
     assert (recorded["outcome"], recorded["reason"]) == ("failed", "instance deleted")
 
 
-def test_a_report_berth_did_not_receive_is_sent_again_until_it_is(start_agent, http):
+@pytest.mark.parametrize("fault, result, state", [
+    # berth unreachable while the agent reports
+    (unreachable, BuildResult.failed(FailureKind.NETWORK, "port binding failed"), "ERROR"),
+    # berth lost the race for the build record (not "no longer current")
+    (lost_race, BuildResult.succeeded("built after lost races"), "ACTIVE"),
+], ids=["unreachable", "lost-race"])
+def test_a_report_berth_did_not_take_is_sent_again_until_it_is(start_agent, http, fault, result, state):
     trait = unique_trait()
-    outage = OutageTransport(is_report, count=4)
-    driver = GatedDriver(BuildResult.failed(FailureKind.NETWORK, "port binding failed"))
+    faults = FaultTransport(is_report, 3, fault)
+    driver = GatedDriver(result)
     driver.gate.set()
-    agent = start_agent(trait, driver, transport=outage)
+    agent = start_agent(trait, driver, transport=faults)
     build = finished_build(http, submit_build(http, trait, instances=1))
-    assert outage.left == 0
+    assert faults.left == 0
     (instance,) = build["instances"]
-    assert instance["state"] == "ERROR"
+    assert instance["state"] == state
     (attempt,) = instance["attempts"]
     assert (attempt["outcome"], attempt["reason"], attempt["failure_kind"]) == (
-        "failed", "port binding failed", "network")
-    eventually(lambda: agent.builds.counts().failed == 1)
-
-
-def test_a_report_that_lost_a_race_for_the_build_is_sent_again(start_agent, http):
-    trait = unique_trait()
-    lost = LostRaceTransport(is_report, count=3)
-    driver = GatedDriver(BuildResult.succeeded("built after three lost races"))
-    driver.gate.set()
-    agent = start_agent(trait, driver, transport=lost)
-    build = finished_build(http, submit_build(http, trait, instances=1))
-    assert lost.left == 0
-    (instance,) = build["instances"]
-    assert instance["state"] == "ACTIVE"
-    (attempt,) = instance["attempts"]
-    assert (attempt["outcome"], attempt["reason"]) == ("succeeded", "built after three lost races")
-    eventually(lambda: agent.builds.counts().succeeded == 1)
-    assert agent.builds.counts().dropped == 0
+        result.outcome.value, result.reason, result.failure_kind.value if result.failure_kind else None)
+    eventually(lambda: agent.builds.counts().finished == 1)
+    counts = agent.builds.counts()
+    assert (counts.succeeded + counts.failed, counts.dropped, counts.unreported) == (1, 0, 0)
 
 
 def test_a_driver_that_raises_is_a_hardware_failure(start_agent, http):
@@ -197,7 +185,7 @@ def test_a_driver_that_raises_is_a_hardware_failure(start_agent, http):
 
 def test_polls_berth_does_not_answer_are_waited_out(start_agent, http):
     trait = unique_trait()
-    outage = OutageTransport(is_poll, count=5)
+    outage = FaultTransport(is_poll, 5, unreachable)
     driver = GatedDriver()
     driver.gate.set()
     agent = start_agent(trait, driver, transport=outage)
