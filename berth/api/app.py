@@ -33,6 +33,7 @@ from berth.api.policy import PolicyEnforcer
 from berth.api.routes import BERTH_ROUTES, ROUTES
 from berth.config import Settings
 from berth.placement.candidates.finder import CandidateFinder
+from berth.scheduler.finder import SchedulerFinder
 from berth.store.port import Store
 
 LOG = logging.getLogger("berth.api")
@@ -94,8 +95,13 @@ def _warm_up(finder: CandidateFinder):
 
 
 def create_app(settings: Settings, store: Store) -> Starlette:
-    finder = CandidateFinder(
+    # One index for GET /allocation_candidates and the scheduler's
+    # /selections: a second one would double the memory a process keeps.
+    # Candidates are always read fresh; only the scheduler's searches may
+    # skip the change feed for [scheduler] index_max_staleness_ms.
+    finder = SchedulerFinder(
         store,
+        settings.scheduler.index_max_staleness_ms / 1000,
         randomize=settings.placement.randomize_allocation_candidates,
         max_candidates=settings.placement.max_allocation_candidates,
     )

@@ -2,10 +2,9 @@
 over a HostIndex, so that a search and the cells of the hosts it found are
 read under one lock from one refresh of the change feed.
 
-The scheduler keeps its own finder (and index) rather than sharing the
-API's: the API's finder is a plain CandidateFinder without cells, and a
-scheduler process (bench/schedule.py's workers, a future conductor) has no
-API at all.
+The API serves GET /allocation_candidates from the same finder its
+scheduler uses (one index per process); a process without the API (a
+conductor, bench/schedule.py's workers) makes its own.
 """
 
 from __future__ import annotations
@@ -64,8 +63,10 @@ class SchedulerFinder(CandidateFinder):
     forces the next search to refresh, ``invalidate``), never an
     over-commit, because every claim is checked by the store."""
 
-    def __init__(self, store: Store, max_staleness: float = 0.0) -> None:
-        super().__init__(store)
+    def __init__(
+        self, store: Store, max_staleness: float = 0.0, *, randomize: bool = False, max_candidates: int = 0,
+    ) -> None:
+        super().__init__(store, randomize=randomize, max_candidates=max_candidates)
         self.index: HostIndex = HostIndex()
         self.max_staleness = max_staleness
         self._refreshed_at: float | None = None

@@ -160,3 +160,19 @@ def test_max_instances_per_host_counts_instances_placed_by_earlier_requests(api)
     assert response.status_code == 409
     assert error_of(response)["code"] == "berth.scheduler.no_valid_host"
     assert "already holds 2 instance(s), at most 2 per host" in error_of(response)["detail"]
+
+
+def test_selections_and_allocation_candidates_share_one_index(api, store):
+    """One candidate index per process: /selections schedules on the finder
+    that answers GET /allocation_candidates, so a process keeps one copy of
+    the fleet, and both see the same hosts."""
+    from berth.api.handlers.selection import _SCHEDULERS
+
+    host = _host(api)
+    candidates = api.get("/allocation_candidates?resources=VCPU:2").json()["allocation_requests"]
+    assert [next(iter(c["allocations"])) for c in candidates] == [host]
+    chosen = api.post("/selections", {"spec": _spec()}).json()["selections"][0]["hosts"][0]
+    assert chosen["resource_provider_uuid"] == host
+    finder = api.client.app.state.services.candidates
+    assert _SCHEDULERS[store].finder is finder
+    assert finder.index.slot_of.keys() == {host}

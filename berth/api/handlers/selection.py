@@ -36,6 +36,7 @@ from berth.scheduler import (
     ServerGroup,
 )
 from berth.scheduler.explanation import Explanation
+from berth.scheduler.finder import SchedulerFinder
 from berth.scheduler.selection import AlternateNotFound, AlternateUnavailable, ConsumerExists
 
 FIRST_VERSION = "1.39"
@@ -61,7 +62,10 @@ def scheduler_for(req: ApiRequest) -> Scheduler:
     with _SCHEDULERS_LOCK:
         scheduler = _SCHEDULERS.get(req.store)
         if scheduler is None:
-            scheduler = _SCHEDULERS[req.store] = Scheduler(req.store, req.settings.scheduler)
+            # The app's candidate finder, when it is a scheduler's: one
+            # index for both routes.
+            finder = req.candidates if isinstance(req.candidates, SchedulerFinder) else None
+            scheduler = _SCHEDULERS[req.store] = Scheduler(req.store, req.settings.scheduler, finder=finder)
         return scheduler
 
 
