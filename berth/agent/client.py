@@ -178,29 +178,22 @@ class BerthClient:
         backoff, until berth takes it or the agent stops; dropping it would
         leave the attempt building until its deadline."""
         path = f"/builds/{request.build_id}/instances/{request.instance_uuid}/attempts/{request.attempt}"
-        body = {
+        self._send("PUT", path, again_on_lost_race=True, json={
             "outcome": result.outcome.value,
             "reason": result.reason,
             "failure_kind": result.failure_kind.value if result.failure_kind else None,
-        }
-        backoff = 0.01
-        while True:
-            try:
-                self._send("PUT", path, json=body)
-                return
-            except ConcurrentUpdate as exc:
-                log.warning("report of attempt %s of %s lost a race (%s); again in %.2fs",
-                            request.attempt, request.instance_uuid, exc, backoff)
-                if self._stop.wait(backoff):
-                    raise BerthUnavailable(f"PUT {path}: stopping after {exc}") from exc
-                backoff = min(backoff * 2, self._max_backoff)
+        })
 
     # -- the wire ----------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict:
         return self._send(method, path, **kwargs).json()
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, *, again_on_lost_race: bool = False, **kwargs: Any) -> httpx.Response:
+        """The answer, once berth gives one; ``again_on_lost_race`` also
+        sends the request again after a 409 concurrent_update (only for
+        writes that name no generation, where it means "try again", not
+        "read again")."""
         backoff = 0.05
         while True:
             try:
@@ -208,7 +201,8 @@ class BerthClient:
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code not in _UNAVAILABLE:
+                lost_race = again_on_lost_race and _error_of(response)[0] == CONCURRENT_UPDATE
+                if response.status_code not in _UNAVAILABLE and not lost_race:
                     return _checked(response)
                 problem = f"{response.status_code} {response.text[:200]}"
             log.warning("berth did not answer %s %s (%s); again in %.2fs", method, path, problem, backoff)
@@ -217,15 +211,22 @@ class BerthClient:
             backoff = min(backoff * 2, self._max_backoff)
 
 
+def _error_of(response: httpx.Response) -> tuple[str | None, str]:
+    """The error code and detail of an answer in the API's error format
+    (no code for a success or another body)."""
+    if response.status_code < 400:
+        return None, ""
+    try:
+        error = response.json()["errors"][0]
+        return error.get("code"), error.get("detail", response.text)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None, response.text
+
+
 def _checked(response: httpx.Response) -> httpx.Response:
     if response.status_code < 400:
         return response
-    code, detail = None, response.text
-    try:
-        error = response.json()["errors"][0]
-        code, detail = error.get("code"), error.get("detail", detail)
-    except (ValueError, KeyError, IndexError, TypeError):
-        pass
+    code, detail = _error_of(response)
     status = response.status_code
     if status == 404:
         raise NotFound(status, code, detail)
