@@ -38,6 +38,7 @@ def update(store: Store, build_id: str, change: Change) -> Build | None:
             # Writers that read the same version queue for the write
             # together, and the one that lost tends to lose again behind
             # the next ones; a random pause, growing with the losses,
-            # spreads them out.
-            time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.001 * 2**race)))
+            # spreads them out. No pause after the last one.
+            if race + 1 < MAX_RACES:
+                time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.001 * 2**race)))
     raise errors.ConcurrentUpdate()
