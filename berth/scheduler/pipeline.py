@@ -31,6 +31,17 @@ from berth.scheduler.weighers import WEIGHERS, Weigher
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class _Scale:
+    """The live hosts of one order(), their raw weights, and each weigher's
+    lowest value and span over them (what normalisation divides by)."""
+
+    live: np.ndarray
+    raw: np.ndarray
+    low: np.ndarray
+    span: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PassReport:
     """A full filter pass, for an explanation."""
 
@@ -105,7 +116,7 @@ class Ranking:
             for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
                 self._hosts_of_provider.setdefault(provider, []).append(position)
         # The live hosts and their normalised weights as of the last order().
-        self._last: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: _Scale | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
         for position in range(count):
             self._judge(position, self.metrics)
@@ -170,12 +181,12 @@ class Ranking:
     def _live(self) -> np.ndarray:
         return np.flatnonzero(self.passing & ~self.discarded)
 
-    def _normalised(self, live: np.ndarray) -> np.ndarray:
-        raw = self.raw[live]
-        low = raw.min(axis=0)
-        span = raw.max(axis=0) - low
-        safe = np.where(span > 0, span, 1.0)
-        return np.where(span > 0, (raw - low) / safe, 0.0)
+    def _scale(self, live: np.ndarray) -> _Scale:
+        """Each weigher's lowest raw value and span over the live hosts."""
+        raw = self.raw.take(live, axis=0)
+        low = np.minimum.reduce(raw, axis=0)
+        span = np.maximum.reduce(raw, axis=0) - low
+        return _Scale(live, raw, low, span)
 
     def order(self, rng: random.Random) -> list[int]:
         """Positions of the live hosts: a random one of the best
@@ -183,23 +194,34 @@ class Ranking:
         live = self._live()
         if len(live) == 0:
             return []
-        normalised = self._normalised(live)
-        self._last = (live, normalised)
-        weights = normalised @ self.pipeline.multipliers
+        scale = self._last = self._scale(live)
+        # The normalised sum, folded: each weigher's (raw - low) / span
+        # times its multiplier is (raw - low) times multiplier / span, and
+        # a weigher that spans nothing adds 0 to every host.
+        factors = np.divide(
+            self.pipeline.multipliers, scale.span, out=np.zeros_like(scale.span), where=scale.span > 0,
+        )
+        weights = (scale.raw - scale.low) @ factors
         ranked = live[np.argsort(-weights, kind="stable")].tolist()
         first = rng.randrange(min(self.pipeline.subset, len(ranked)))
         return [ranked[first]] + ranked[:first] + ranked[first + 1:]
 
     def weights(self, position: int) -> tuple[WeightDetail, ...]:
         """How ``hosts[position]``'s weight was made, among the live hosts."""
-        live, normalised = self._last if self._last is not None else (self._live(), None)
-        if position not in live:
-            live, normalised = np.append(live, position), None
-        if normalised is None:
-            normalised = self._normalised(live)
-        norm = normalised[int(np.flatnonzero(live == position)[0])]
+        live_now = self.passing[position] and not self.discarded[position]
+        scale = self._last
+        if scale is None or not live_now:
+            live = self._live()
+            if not live_now:
+                live = np.append(live, position)
+            scale = self._scale(live)
+        raw = self.raw[position].tolist()
+        low, span = scale.low.tolist(), scale.span.tolist()
+        multipliers = self.pipeline.multipliers.tolist()
         return tuple(
-            WeightDetail(w.name, float(self.raw[position][i]), float(norm[i]), float(self.pipeline.multipliers[i]))
+            WeightDetail(
+                w.name, raw[i], (raw[i] - low[i]) / span[i] if span[i] > 0 else 0.0, multipliers[i],
+            )
             for i, w in enumerate(self.pipeline.weighers)
         )
 
