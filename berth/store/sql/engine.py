@@ -249,10 +249,13 @@ class Database:
     @contextlib.contextmanager
     def writing(self) -> Iterator[Connection]:
         turn = self.writers.turn() if self.writers is not None else contextlib.nullcontext()
-        with turn, _translated_errors(), self.engine.connect() as connection:
+        with _translated_errors(), self.engine.connect() as connection:
             connection.info["berth_writing"] = True
             try:
-                with connection.begin():
+                # The turn covers BEGIN to COMMIT only: taking a connection
+                # from the pool and giving it back need no turn, and every
+                # writer waits for the one in its turn.
+                with turn, connection.begin():
                     yield connection
                     # Stamp the change feed last, just before commit.
                     changes.flush(connection)
