@@ -76,7 +76,8 @@ class AlternateIds:
     def __init__(self, secret: bytes, ttl: float, clock: Callable[[], float] = time.time) -> None:
         if not secret:
             raise ValueError("an alternate secret must not be empty")
-        self._key = secret
+        # Keyed once: a copy per id skips hashing the padded key again.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
         self.ttl = ttl
         self.clock = clock
 
@@ -118,7 +119,9 @@ class AlternateIds:
         return held
 
     def _tag(self, signed: bytes) -> bytes:
-        return hmac.new(self._key, signed, hashlib.sha256).digest()[:_TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(signed)
+        return mac.digest()[:_TAG_BYTES]
 
 
 def _decode(alternate_id: str) -> bytes:

@@ -117,6 +117,7 @@ class Ranking:
                 self._hosts_of_provider.setdefault(provider, []).append(position)
         # The live hosts and their normalised weights as of the last order().
         self._last: _Scale | None = None
+        self._live_positions: np.ndarray | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
         for position in range(count):
             self._judge(position, self.metrics)
@@ -132,10 +133,10 @@ class Ranking:
             if not status.fits:
                 if metrics is not None:
                     metrics.removed_by(host_filter.name, status.reason)
-                self.passing[position] = False
+                self._set_passing(position, False)
                 self.refused_by[position] = number
                 return
-        self.passing[position] = True
+        self._set_passing(position, True)
         self.refused_by[position] = -1
         self.raw[position] = [w.weigh(host, ctx) for w in self.pipeline.weighers]
 
@@ -150,7 +151,7 @@ class Ranking:
         for number in self._scoped:
             host_filter = self.pipeline.filters[number]
             if not host_filter.check(self.hosts[position], self.ctx).fits:
-                self.passing[position] = False
+                self._set_passing(position, False)
                 self.refused_by[position] = number
                 return
 
@@ -174,12 +175,21 @@ class Ranking:
     def discard(self, position: int) -> None:
         """A claim on the host was refused: it is out for this request."""
         self.discarded[position] = True
+        self._live_positions = None
         self._last = None
 
     # -- ordering ----------------------------------------------------------------
 
+    def _set_passing(self, position: int, passing: bool) -> None:
+        if self.passing[position] != passing:
+            self.passing[position] = passing
+            self._live_positions = None
+
     def _live(self) -> np.ndarray:
-        return np.flatnonzero(self.passing & ~self.discarded)
+        # Kept between orders: most placements change no host's verdict.
+        if self._live_positions is None:
+            self._live_positions = np.flatnonzero(self.passing & ~self.discarded)
+        return self._live_positions
 
     def _scale(self, live: np.ndarray) -> _Scale:
         """Each weigher's lowest raw value and span over the live hosts."""

@@ -24,37 +24,42 @@ from sqlalchemy.engine import Connection, Dialect
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Bind:
-    name: str
-    default: Any
-    process: Callable[[Any], Any] | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Compiled:
+    """A statement's SQL and its bind parameters in the order the driver
+    takes them: names, defaults, and the bind processors of the few that
+    have one (by position)."""
+
     sql: str
-    binds: tuple[_Bind, ...]
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     positional: bool
 
     def parameters(self, given: Mapping[str, Any]) -> tuple | dict:
-        values = []
-        for bind in self.binds:
-            value = given.get(bind.name, bind.default)
-            values.append(bind.process(value) if bind.process is not None and value is not None else value)
+        # map() over dict.get runs in C: a claim of 100 instances binds a
+        # few thousand values.
+        values = list(map(given.get, self.names, self.defaults))
+        for position, process in self.processors:
+            if values[position] is not None:
+                values[position] = process(values[position])
         if self.positional:
             return tuple(values)
-        return {bind.name: value for bind, value in zip(self.binds, values)}
+        return dict(zip(self.names, values))
 
 
 def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
     defaults = compiled.params
-    binds = []
-    for name in names:
-        parameter = compiled.binds[name]
-        binds.append(_Bind(name, defaults.get(name), parameter.type.bind_processor(dialect)))
-    return _Compiled(compiled.string, tuple(binds), dialect.positional)
+    processors = []
+    for position, name in enumerate(names):
+        process = compiled.binds[name].type.bind_processor(dialect)
+        if process is not None:
+            processors.append((position, process))
+    return _Compiled(
+        compiled.string, tuple(names), tuple(defaults.get(name) for name in names), tuple(processors),
+        dialect.positional,
+    )
 
 
 class Prepared:
