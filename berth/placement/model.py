@@ -256,12 +256,23 @@ class ProviderRegistration:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class UsageChange:
+    """A provider of which only the usages changed: what it uses now of
+    each class (a class it no longer uses is absent)."""
+
+    uuid: str
+    usages: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ProviderChanges:
     """What changed in the store since a cursor, as of one consistent point.
 
     ``complete`` means ``providers`` holds every provider and the reader must
-    replace what it had; otherwise ``providers`` are the new or changed ones
-    and ``removed`` the uuids of providers deleted since the cursor. Pass
+    replace what it had; otherwise ``providers`` are the new or changed ones,
+    ``usages`` the providers of which only the usages changed (claims, the
+    common change; a backend may report those in ``providers`` instead) and
+    ``removed`` the uuids of providers deleted since the cursor. Pass
     ``cursor`` back to read only later changes.
     """
 
@@ -269,3 +280,4 @@ class ProviderChanges:
     complete: bool
     providers: tuple[ProviderSnapshot, ...]
     removed: tuple[str, ...] = ()
+    usages: tuple[UsageChange, ...] = ()

@@ -165,3 +165,56 @@ def test_commits_reach_the_database_file_in_the_background(tmp_path):
         time.sleep(0.2)
     database.dispose()
     assert found == names
+
+
+def test_the_sql_feed_reads_only_usages_after_claims(tmp_path):
+    """A provider that only claims changed since the cursor comes back as a
+    UsageChange (two reads of the store, not the five of a snapshot); one
+    whose traits or inventories changed as well comes back whole."""
+    from berth.store import open_store
+    from tests.support.builders import claim, inventory, new_uuid, provider
+
+    store = open_store(f"sqlite:///{tmp_path / 'berth.db'}")
+    store.upgrade()
+    try:
+        claimed_only, reshaped = provider(store, "claimed"), provider(store, "reshaped")
+        for host in (claimed_only, reshaped):
+            inventory(store, host, VCPU=8)
+        cursor = store.read_provider_changes(None).cursor
+        for host in (claimed_only, reshaped):
+            store.write_allocations([claim(new_uuid(), {host.uuid: {"VCPU": 3}})])
+        current = store.get_provider(reshaped.uuid)
+        store.set_provider_traits(reshaped.uuid, current.generation, ["HW_CPU_X86_AVX2"])
+        changes = store.read_provider_changes(cursor)
+        assert [(c.uuid, dict(c.usages)) for c in changes.usages] == [(claimed_only.uuid, {"VCPU": 3})]
+        assert [(p.uuid, dict(p.usages), p.traits) for p in changes.providers] == [
+            (reshaped.uuid, {"VCPU": 3}, frozenset({"HW_CPU_X86_AVX2"})),
+        ]
+    finally:
+        store.close()
+
+
+def test_migration_0006_starts_every_shape_at_the_providers_last_change(tmp_path):
+    """A reader whose cursor is older than a provider's last change before
+    the upgrade must still read that provider whole."""
+    from alembic import command
+    from alembic.config import Config
+
+    from berth.store.sql.migrate import MIGRATIONS
+
+    database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
+    try:
+        with database.writing() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+            connection.execute(sa.text(
+                "INSERT INTO resource_providers (id, uuid, name, generation, root_provider_id, change_seq, created_at)"
+                " VALUES (1, 'a1b2c3d4-0000-4000-8000-000000000001', 'cn1', 0, 1, 7, '2026-11-30 00:00:00')"
+            ))
+            command.upgrade(config, "head")
+            shape_seq, = connection.execute(sa.text("SELECT shape_seq FROM resource_providers")).one()
+        assert shape_seq == 7
+    finally:
+        database.dispose()

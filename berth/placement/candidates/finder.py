@@ -98,4 +98,5 @@ class CandidateFinder:
             self.index.replace_all(changes.providers)
         elif changes.providers or changes.removed:
             self.index.apply(changes.providers, changes.removed)
+        self.index.apply_usages(changes.usages)
         self._cursor = changes.cursor

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable
 
 import numpy as np
 
-from berth.placement.model import Inventory, ProviderSnapshot
+from berth.placement.model import Inventory, ProviderSnapshot, UsageChange
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
@@ -92,6 +92,10 @@ class ResourceColumn:
         self.largest_min_unit = max(self.largest_min_unit, inventory.min_unit)
         self.smallest_max_unit = min(self.smallest_max_unit, inventory.max_unit)
         self.has_steps = self.has_steps or inventory.step_size != 1
+
+    def use(self, slot: int, used: int) -> None:
+        self.used[slot] = used
+        self.free[slot] = self.capacity[slot] - used
 
     def clear(self, slot: int) -> None:
         self.present[slot] = False
@@ -222,6 +226,19 @@ class CandidateIndex:
                 self.slot_of[snapshot.uuid] = self._take_slot()
         for snapshot in changed:
             self._store(self.slot_of[snapshot.uuid], snapshot)
+
+    def apply_usages(self, changes: Iterable[UsageChange]) -> None:
+        """Bring the usages of providers whose shape did not change up to
+        date (a claim, the common change): only their used and free values
+        move."""
+        for change in changes:
+            slot = self.slot_of.get(change.uuid)
+            if slot is None:
+                # Removed meanwhile (its removal came in the same read).
+                continue
+            for name, column in self.resources.items():
+                if column.present[slot]:
+                    column.use(slot, change.usages.get(name, 0))
 
     def _take_slot(self) -> int:
         if self._free_slots:

@@ -219,7 +219,7 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
         chunk = bumped_ids[start:start + _SLICE]
         _BUMP_GENERATIONS.run(conn, {"now": now, **in_values("provider", chunk)}, shape=len(chunk))
     # Usage also changed where a consumer moved away without being cleared.
-    changes.touch(conn, (provider.id for provider in locked.values()))
+    changes.touch_usages(conn, (provider.id for provider in locked.values()))
 
 
 def _capacities(
@@ -344,7 +344,7 @@ def delete_consumer_allocations(conn: Connection, consumer_uuid: str) -> None:
         freed = conn.execute(
             sa.select(_alloc.c.resource_provider_id).where(_alloc.c.consumer_id == row.id)
         ).scalars()
-        changes.touch(conn, set(freed))
+        changes.touch_usages(conn, set(freed))
         deleted = conn.execute(_alloc.delete().where(_alloc.c.consumer_id == row.id)).rowcount
         conn.execute(_consumers.delete().where(_consumers.c.id == row.id))
     if not deleted:

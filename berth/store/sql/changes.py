@@ -1,10 +1,14 @@
 """The change feed: which providers changed since a reader last looked.
 
-Write paths call ``touch`` (a provider's name, tree, inventories, usages,
-traits or aggregates changed), ``forget`` (a provider was deleted) or
+Write paths call ``touch`` (a provider's name, tree, cell, inventories,
+traits or aggregates changed), ``touch_usages`` (only what is allocated from
+it changed: a claim), ``forget`` (a provider was deleted) or
 ``catalog_changed`` (a resource class was renamed or deleted). Nothing is
 written until the transaction is about to commit: then the change counter is
-bumped once and every touched provider is stamped with the new number. The
+bumped once and every touched provider is stamped with the new number, in
+``change_seq``, and in ``shape_seq`` too unless only its usages changed. A
+reader then reads all of a provider whose shape changed since its cursor,
+and only the usages of the others. The
 counter row is updated last, so on PostgreSQL concurrent writers hold its row
 lock only for the instant before they commit, after all their provider locks:
 numbers are handed out in commit order and a reader that sees number N sees
@@ -20,7 +24,7 @@ from collections.abc import Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot
+from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot, UsageChange
 from berth.store.sql import schema
 from berth.store.sql.prepared import Prepared, in_list, in_values
 
@@ -38,6 +42,8 @@ TOMBSTONE_HORIZON = 1_000_000
 @dataclasses.dataclass
 class _Pending:
     touched: set[int] = dataclasses.field(default_factory=set)
+    # Providers of which only the usages changed.
+    usages: set[int] = dataclasses.field(default_factory=set)
     removed: set[str] = dataclasses.field(default_factory=set)
     catalog: bool = False
 
@@ -71,6 +77,10 @@ def touch(conn: Connection, provider_ids: Iterable[int]) -> None:
     _pending(conn).touched.update(provider_ids)
 
 
+def touch_usages(conn: Connection, provider_ids: Iterable[int]) -> None:
+    _pending(conn).usages.update(provider_ids)
+
+
 def forget(conn: Connection, provider_uuid: str) -> None:
     _pending(conn).removed.add(provider_uuid)
 
@@ -83,8 +93,12 @@ _BUMP_COUNTER = Prepared(lambda: (
     _counter.update().where(_counter.c.id == 1)
     .values(seq=_counter.c.seq + 1).returning(_counter.c.seq)
 ))
-_STAMP = Prepared(lambda size: (
+_STAMP_USAGES = Prepared(lambda size: (
     _rp.update().where(_rp.c.id.in_(in_list("provider", size))).values(change_seq=sa.bindparam("seq"))
+))
+_STAMP_SHAPES = Prepared(lambda size: (
+    _rp.update().where(_rp.c.id.in_(in_list("provider", size)))
+    .values(change_seq=sa.bindparam("seq"), shape_seq=sa.bindparam("seq"))
 ))
 # Stamps go out in slices of at most this many providers (one statement each).
 _STAMP_SLICE = 500
@@ -93,16 +107,17 @@ _STAMP_SLICE = 500
 def flush(conn: Connection) -> None:
     """Stamp what this transaction changed; called just before commit."""
     pending: _Pending | None = conn.info.pop(_PENDING, None)
-    if pending is None or not (pending.touched or pending.removed or pending.catalog):
+    if pending is None or not (pending.touched or pending.usages or pending.removed or pending.catalog):
         return
     if pending.removed or pending.catalog:
         seq, forgotten = _bump_counter_and_horizons(conn, pending)
     else:
         (seq,), = _BUMP_COUNTER.rows(conn)
-    ids = sorted(pending.touched)
-    for start in range(0, len(ids), _STAMP_SLICE):
-        chunk = ids[start:start + _STAMP_SLICE]
-        _STAMP.run(conn, {"seq": seq, **in_values("provider", chunk)}, shape=len(chunk))
+    for stamp, touched in ((_STAMP_SHAPES, pending.touched), (_STAMP_USAGES, pending.usages - pending.touched)):
+        ids = sorted(touched)
+        for start in range(0, len(ids), _STAMP_SLICE):
+            chunk = ids[start:start + _STAMP_SLICE]
+            stamp.run(conn, {"seq": seq, **in_values("provider", chunk)}, shape=len(chunk))
     if pending.removed:
         conn.execute(_removed.delete().where(_removed.c.uuid.in_(sorted(pending.removed))))
         conn.execute(_removed.insert(), [{"uuid": u, "change_seq": seq} for u in sorted(pending.removed)])
@@ -148,10 +163,52 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
         return ProviderChanges(now.encode(), True, _snapshots(conn, None))
     if since.seq == now.seq:
         return ProviderChanges(now.encode(), False, ())
-    changed = _snapshots(conn, since.seq)
+    after = {"after": since.seq}
+    reshaped = usage_only = False
+    for (shape_seq,) in _CHANGED.rows(conn, after):
+        if shape_seq > since.seq:
+            reshaped = True
+        else:
+            usage_only = True
+    changed = _snapshots(conn, since.seq) if reshaped else ()
+    usages = _usage_changes(conn, since.seq) if usage_only else ()
     present = {p.uuid for p in changed}
-    removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, {"after": since.seq})]
-    return ProviderChanges(now.encode(), False, changed, tuple(u for u in removed if u not in present))
+    removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)]
+    return ProviderChanges(
+        now.encode(), False, changed, tuple(u for u in removed if u not in present), usages,
+    )
+
+
+# The shapes of the providers changed after a cursor: whether any needs
+# reading whole, and whether any needs only its usages.
+_CHANGED = Prepared(lambda: sa.select(_rp.c.shape_seq).where(_rp.c.change_seq > sa.bindparam("after")))
+_USAGE_ONLY = Prepared(lambda: (
+    sa.select(_rp.c.id, _rp.c.uuid)
+    .where(_rp.c.change_seq > sa.bindparam("after"), _rp.c.shape_seq <= sa.bindparam("after"))
+))
+_USAGES_OF_USAGE_ONLY = Prepared(lambda: (
+    sa.select(_alloc.c.resource_provider_id, _rc.c.name, sa.func.sum(_alloc.c.used))
+    .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
+    .where(_alloc.c.resource_provider_id.in_(
+        sa.select(_rp.c.id)
+        .where(_rp.c.change_seq > sa.bindparam("after"), _rp.c.shape_seq <= sa.bindparam("after"))
+        .scalar_subquery()
+    ))
+    .group_by(_alloc.c.resource_provider_id, _rc.c.name)
+))
+
+
+def _usage_changes(conn: Connection, after_seq: int) -> tuple[UsageChange, ...]:
+    """The usages of the providers of which only the usages changed after
+    ``after_seq`` (one that no longer uses anything has none)."""
+    params = {"after": after_seq}
+    usages: dict[int, dict[str, int]] = collections.defaultdict(dict)
+    for provider_id, name, used in _USAGES_OF_USAGE_ONLY.rows(conn, params):
+        usages[provider_id][name] = int(used)
+    return tuple(
+        UsageChange(uuid, usages.get(provider_id, {}))
+        for provider_id, uuid in _USAGE_ONLY.rows(conn, params)
+    )
 
 
 _parent = _rp.alias("parent")
@@ -164,12 +221,18 @@ _pa = schema.provider_aggregates
 
 def _snapshot_read(select: Callable[[], sa.Select], provider_column) -> Prepared:
     """One of the snapshot's reads, for every provider (shape False) or for
-    those changed after the bound ``after`` (shape True)."""
+    those whose shape changed after the bound ``after`` (shape True)."""
 
     def build(changed_only: bool) -> sa.Select:
         statement = select()
         if changed_only:
-            changed = sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
+            # change_seq's index finds the rows (a change of shape moves
+            # both numbers); shape_seq has none, so no planner picks it.
+            changed = (
+                sa.select(_rp.c.id)
+                .where(_rp.c.change_seq > sa.bindparam("after"), _rp.c.shape_seq > sa.bindparam("after"))
+                .scalar_subquery()
+            )
             statement = statement.where(provider_column.in_(changed))
         return statement
 
@@ -208,7 +271,7 @@ _AGGREGATES = _snapshot_read(
 
 
 def _snapshots(conn: Connection, after_seq: int | None) -> tuple[ProviderSnapshot, ...]:
-    """Every provider, or those changed after ``after_seq``, in id order."""
+    """Every provider, or those whose shape changed after ``after_seq``, in id order."""
     changed_only = after_seq is not None
     params = {"after": after_seq} if changed_only else {}
 

@@ -53,6 +53,11 @@ resource_providers = sa.Table(
     # The change (see change_counter) at which the provider, its inventories,
     # usages, traits or aggregates last changed.
     sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0", index=True),
+    # The change at which anything but its usages last changed (migration
+    # 0006): a feed reader reads only the usages of a provider whose shape
+    # is older than its cursor. Not indexed: every read of it also bounds
+    # change_seq, whose index finds the rows.
+    sa.Column("shape_seq", sa.BigInteger, nullable=False, server_default="0"),
     # berth's own: the cell the provider belongs to (NULL: none); migration 0003.
     sa.Column("cell", sa.String(255), nullable=True),
     *_timestamps(),
