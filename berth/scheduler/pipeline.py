@@ -32,13 +32,14 @@ from berth.scheduler.weighers import WEIGHERS, Weigher
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Scale:
-    """The live hosts of one order(), their raw weights, and each weigher's
-    lowest value and span over them (what normalisation divides by)."""
+    """The live hosts of one order(), their raw weights (one row per
+    weigher), and each weigher's lowest value and span over them (what
+    normalisation divides by)."""
 
     live: np.ndarray
     raw: np.ndarray
-    low: np.ndarray
-    span: np.ndarray
+    low: list[float]
+    span: list[float]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Pipeline:
             [getattr(settings, f"{w.name}_weight_multiplier", 1.0) for w in self.weighers],
             dtype=np.float64,
         )
+        self.multiplier_list: list[float] = self.multipliers.tolist()
         # 5. Pick the first host at random among the best host_subset_size
         #    (so that schedulers working at once rarely race for one host);
         #    the rest follow in weight order, for the claim walk (a refused
@@ -107,7 +109,8 @@ class Ranking:
         count = len(hosts)
         self.passing = np.zeros(count, dtype=bool)
         self.discarded = np.zeros(count, dtype=bool)
-        self.raw = np.zeros((count, len(pipeline.weighers)), dtype=np.float64)
+        # One row per weigher: the reductions of order() run along rows.
+        self.raw = np.zeros((len(pipeline.weighers), count), dtype=np.float64)
         # Index of the filter that refused each host (-1: none).
         self.refused_by = np.full(count, -1, dtype=np.int64)
         self._scoped = [i for i, f in enumerate(pipeline.filters) if f.request_scoped]
@@ -138,7 +141,7 @@ class Ranking:
                 return
         self._set_passing(position, True)
         self.refused_by[position] = -1
-        self.raw[position] = [w.weigh(host, ctx) for w in self.pipeline.weighers]
+        self.raw[:, position] = [w.weigh(host, ctx) for w in self.pipeline.weighers]
 
     def _rejudge_scoped(self, position: int) -> None:
         """Request-scoped filters only: a host another placement may have
@@ -193,10 +196,10 @@ class Ranking:
 
     def _scale(self, live: np.ndarray) -> _Scale:
         """Each weigher's lowest raw value and span over the live hosts."""
-        raw = self.raw.take(live, axis=0)
-        low = np.minimum.reduce(raw, axis=0)
-        span = np.maximum.reduce(raw, axis=0) - low
-        return _Scale(live, raw, low, span)
+        raw = self.raw.take(live, axis=1)
+        low = np.minimum.reduce(raw, axis=1)
+        span = np.maximum.reduce(raw, axis=1) - low
+        return _Scale(live, raw, low.tolist(), span.tolist())
 
     def order(self, rng: random.Random) -> list[int]:
         """Positions of the live hosts: a random one of the best
@@ -206,12 +209,15 @@ class Ranking:
             return []
         scale = self._last = self._scale(live)
         # The normalised sum, folded: each weigher's (raw - low) / span
-        # times its multiplier is (raw - low) times multiplier / span, and
-        # a weigher that spans nothing adds 0 to every host.
-        factors = np.divide(
-            self.pipeline.multipliers, scale.span, out=np.zeros_like(scale.span), where=scale.span > 0,
-        )
-        weights = (scale.raw - scale.low) @ factors
+        # times its multiplier is raw times multiplier / span, less the
+        # same for low; a weigher that spans nothing adds 0 to every host.
+        # A handful of weighers: plain floats cost less than numpy calls.
+        factors = [
+            multiplier / span if span > 0 else 0.0
+            for multiplier, span in zip(self.pipeline.multiplier_list, scale.span)
+        ]
+        weights = np.array(factors) @ scale.raw
+        weights -= sum(factor * low for factor, low in zip(factors, scale.low))
         ranked = live[np.argsort(-weights, kind="stable")].tolist()
         first = rng.randrange(min(self.pipeline.subset, len(ranked)))
         return [ranked[first]] + ranked[:first] + ranked[first + 1:]
@@ -225,9 +231,9 @@ class Ranking:
             if not live_now:
                 live = np.append(live, position)
             scale = self._scale(live)
-        raw = self.raw[position].tolist()
-        low, span = scale.low.tolist(), scale.span.tolist()
-        multipliers = self.pipeline.multipliers.tolist()
+        raw = self.raw[:, position].tolist()
+        low, span = scale.low, scale.span
+        multipliers = self.pipeline.multiplier_list
         return tuple(
             WeightDetail(
                 w.name, raw[i], (raw[i] - low[i]) / span[i] if span[i] > 0 else 0.0, multipliers[i],
