@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from berth.scheduler.filters import (
@@ -110,3 +112,23 @@ def test_max_instances_per_host_counts_the_instances_already_there():
 @pytest.mark.parametrize("name", FILTERS.names)
 def test_every_registered_filter_passes_a_plain_host(name):
     assert FILTERS.get(name)().check(host_state(), context()).fits
+
+
+def test_placing_an_instance_keeps_everything_else_the_context_holds():
+    from berth.scheduler.context import RequestContext
+    from berth.scheduler.spec import RequestSpec
+
+    group = ServerGroup("group-1", GroupPolicy.ANTI_AFFINITY, members=("member-1",))
+    ctx = RequestContext(
+        spec=RequestSpec.simple({"VCPU": 1}, hints=SchedulingHints(server_group=group)),
+        group_hosts={"host-a": 1}, same_hosts=frozenset({"host-b"}), different_hosts=frozenset({"host-c"}),
+        placed={"host-a": 2}, resident={"host-d": 3}, build_failures={"host-e": 4},
+    )
+    placed = ctx.placed_on("host-a")
+    assert placed.placed == {"host-a": 3} and placed.group_hosts == {"host-a": 2}
+    assert ctx.placed == {"host-a": 2} and ctx.group_hosts == {"host-a": 1}
+    unchanged = {"spec", "same_hosts", "different_hosts", "resident", "build_failures"}
+    # Every other field is carried over; a new field must be named here.
+    assert {f.name for f in dataclasses.fields(RequestContext)} == unchanged | {"placed", "group_hosts"}
+    for name in unchanged:
+        assert getattr(placed, name) == getattr(ctx, name)
