@@ -33,7 +33,7 @@ from berth.placement.model import (
     ProviderAllocations,
 )
 from berth.store.sql import catalog, changes, providers, schema
-from berth.store.sql.engine import as_utc, utcnow
+from berth.store.sql.clock import as_utc, utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values
 from berth.store.sql.providers import ProviderRow
 
@@ -142,13 +142,6 @@ _INSERT_ALLOCATION = Prepared(lambda: _alloc.insert().values(
     resource_class_id=sa.bindparam("resource_class"), used=sa.bindparam("used"),
     created_at=sa.bindparam("now"),
 ))
-# The providers are locked (SQLite: the write lock; PostgreSQL: FOR UPDATE),
-# so the generations read under the lock are the ones bumped here.
-_BUMP_GENERATIONS = Prepared(lambda size: (
-    _rp.update()
-    .where(_rp.c.id.in_(in_list("provider", size)))
-    .values(generation=_rp.c.generation + 1, updated_at=sa.bindparam("now"))
-))
 _INSERT_CONSUMERS = Prepared(lambda: _consumers.insert().values(
     uuid=sa.bindparam("uuid"), project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
     consumer_type=sa.bindparam("consumer_type"), generation=1, created_at=sa.bindparam("now"),
@@ -213,13 +206,13 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
     capacities = _capacities(conn, claims, locked)
     _check_fit(claims, locked, capacities)
     _write_claims(conn, claims, consumer_rows, locked, capacities)
-    now = utcnow()
-    bumped_ids = sorted(locked[u].id for u in bumped_uuids)
-    for start in range(0, len(bumped_ids), _SLICE):
-        chunk = bumped_ids[start:start + _SLICE]
-        _BUMP_GENERATIONS.run(conn, {"now": now, **in_values("provider", chunk)}, shape=len(chunk))
-    # Usage also changed where a consumer moved away without being cleared.
-    changes.touch_usages(conn, (provider.id for provider in locked.values()))
+    # The providers are locked (SQLite: the write lock; PostgreSQL: FOR
+    # UPDATE), so the generations read under the lock are the ones bumped,
+    # with the change feed's stamp, just before commit. Usage also changed
+    # where a consumer moved away without being cleared (no bump there).
+    changes.touch_usages(
+        conn, (provider.id for provider in locked.values()), bumped=(locked[u].id for u in bumped_uuids),
+    )
 
 
 def _capacities(

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from berth.placement import errors
 from berth.placement.model import ProviderRegistration
 from berth.store.sql import catalog, changes, providers, schema
-from berth.store.sql.engine import utcnow
+from berth.store.sql.clock import utcnow
 
 _rp = schema.resource_providers
 _BATCH = 2000

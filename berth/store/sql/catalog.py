@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from berth.placement import errors
 from berth.placement.model import ResourceClass, Timestamps, Trait
 from berth.store.sql import changes, schema
-from berth.store.sql.engine import as_utc, utcnow
+from berth.store.sql.clock import as_utc, utcnow
 
 _rc = schema.resource_classes
 _traits = schema.traits

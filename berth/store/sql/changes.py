@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot, UsageChange
 from berth.store.sql import schema
+from berth.store.sql.clock import utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values
 
 _rp = schema.resource_providers
@@ -42,8 +43,10 @@ TOMBSTONE_HORIZON = 1_000_000
 @dataclasses.dataclass
 class _Pending:
     touched: set[int] = dataclasses.field(default_factory=set)
-    # Providers of which only the usages changed.
+    # Providers of which only the usages changed, and those of them whose
+    # generation moves too (a claim's).
     usages: set[int] = dataclasses.field(default_factory=set)
+    bumped: set[int] = dataclasses.field(default_factory=set)
     removed: set[str] = dataclasses.field(default_factory=set)
     catalog: bool = False
 
@@ -77,8 +80,13 @@ def touch(conn: Connection, provider_ids: Iterable[int]) -> None:
     _pending(conn).touched.update(provider_ids)
 
 
-def touch_usages(conn: Connection, provider_ids: Iterable[int]) -> None:
-    _pending(conn).usages.update(provider_ids)
+def touch_usages(conn: Connection, provider_ids: Iterable[int], bumped: Iterable[int] = ()) -> None:
+    """Only what is allocated from these providers changed; ``bumped`` of
+    them also get generation + 1 at commit, in the statement that stamps
+    them (one pass over their rows, not two)."""
+    pending = _pending(conn)
+    pending.usages.update(provider_ids)
+    pending.bumped.update(bumped)
 
 
 def forget(conn: Connection, provider_uuid: str) -> None:
@@ -93,13 +101,21 @@ _BUMP_COUNTER = Prepared(lambda: (
     _counter.update().where(_counter.c.id == 1)
     .values(seq=_counter.c.seq + 1).returning(_counter.c.seq)
 ))
-_STAMP_USAGES = Prepared(lambda size: (
-    _rp.update().where(_rp.c.id.in_(in_list("provider", size))).values(change_seq=sa.bindparam("seq"))
-))
-_STAMP_SHAPES = Prepared(lambda size: (
-    _rp.update().where(_rp.c.id.in_(in_list("provider", size)))
-    .values(change_seq=sa.bindparam("seq"), shape_seq=sa.bindparam("seq"))
-))
+def _stamp(shape: bool, bump: bool) -> Prepared:
+    def build(size: int) -> sa.Update:
+        values: dict = {"change_seq": sa.bindparam("seq")}
+        if shape:
+            values["shape_seq"] = sa.bindparam("seq")
+        if bump:
+            values["generation"] = _rp.c.generation + 1
+            values["updated_at"] = sa.bindparam("now")
+        return _rp.update().where(_rp.c.id.in_(in_list("provider", size))).values(**values)
+
+    return Prepared(build)
+
+
+# By (shape changed, generation bumped).
+_STAMPS = {(shape, bump): _stamp(shape, bump) for shape in (False, True) for bump in (False, True)}
 # Stamps go out in slices of at most this many providers (one statement each).
 _STAMP_SLICE = 500
 
@@ -113,11 +129,19 @@ def flush(conn: Connection) -> None:
         seq, forgotten = _bump_counter_and_horizons(conn, pending)
     else:
         (seq,), = _BUMP_COUNTER.rows(conn)
-    for stamp, touched in ((_STAMP_SHAPES, pending.touched), (_STAMP_USAGES, pending.usages - pending.touched)):
+    shaped, bumped = pending.touched, pending.bumped
+    now = utcnow()
+    groups = {
+        (True, True): shaped & bumped,
+        (True, False): shaped - bumped,
+        (False, True): bumped - shaped,
+        (False, False): pending.usages - shaped - bumped,
+    }
+    for kind, touched in groups.items():
         ids = sorted(touched)
         for start in range(0, len(ids), _STAMP_SLICE):
             chunk = ids[start:start + _STAMP_SLICE]
-            stamp.run(conn, {"seq": seq, **in_values("provider", chunk)}, shape=len(chunk))
+            _STAMPS[kind].run(conn, {"seq": seq, "now": now, **in_values("provider", chunk)}, shape=len(chunk))
     if pending.removed:
         conn.execute(_removed.delete().where(_removed.c.uuid.in_(sorted(pending.removed))))
         conn.execute(_removed.insert(), [{"uuid": u, "change_seq": seq} for u in sorted(pending.removed)])

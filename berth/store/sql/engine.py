@@ -9,7 +9,6 @@ into berth's errors here, on the way out.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import logging
 import os
@@ -33,15 +32,6 @@ SQLITE_BUSY_TIMEOUT_S = 60
 CHECKPOINT_INTERVAL_S = 0.5
 
 LOG = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime.datetime:
-    """Naive UTC, as stored (SQLite has no time zones)."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
-    return value.replace(tzinfo=datetime.UTC) if value is not None else None
 
 
 def make_engine(url: str) -> Engine:

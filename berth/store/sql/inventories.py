@@ -16,7 +16,7 @@ from berth.placement.model import (
     ProviderTraits,
 )
 from berth.store.sql import catalog, changes, providers, schema
-from berth.store.sql.engine import as_utc, utcnow
+from berth.store.sql.clock import as_utc, utcnow
 from berth.store.sql.providers import ProviderRow
 
 _inv = schema.inventories

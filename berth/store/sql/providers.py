@@ -12,7 +12,7 @@ from berth.placement import errors
 from berth.placement.model import ResourceProvider, Timestamps
 from berth.placement.query import AggregateRequirement, ProviderQuery, TraitRequirement
 from berth.store.sql import changes, schema
-from berth.store.sql.engine import as_utc, utcnow
+from berth.store.sql.clock import as_utc, utcnow
 
 _rp = schema.resource_providers
 _root = _rp.alias("root")

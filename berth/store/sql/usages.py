@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from berth.placement.model import UNKNOWN_CONSUMER_TYPE, UsageByConsumerType, UsageReport
 from berth.store.sql import schema
-from berth.store.sql.engine import as_utc
+from berth.store.sql.clock import as_utc
 from berth.store.sql.providers import ProviderRow
 
 _alloc = schema.allocations
