@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from berth.placement.candidates.finder import CandidateFinder, collector_paused
 from berth.placement.candidates.index import CandidateIndex
 from berth.placement.candidates.request import CandidateRequest, RequestGroup
-from berth.placement.candidates.result import CandidateResult
+from berth.placement.candidates.result import AllocationRequest, CandidateResult
 from berth.placement.candidates.search import search
 from berth.scheduler.explanation import CLOSEST_HOSTS, RejectedHost, RequirementCount
 from berth.scheduler.hosts import HostAttributes, HostIndex
@@ -28,12 +28,14 @@ from berth.store.port import Store
 @dataclasses.dataclass(frozen=True, slots=True)
 class CandidateView:
     """One search: its result, the attributes of the hosts in it, how many
-    hosts the fleet has, and whether ``limit`` cut the answer short."""
+    hosts the fleet has, whether ``limit`` cut the answer short, and the
+    change-feed cursor the index was at."""
 
     result: CandidateResult
     attributes: Mapping[str, HostAttributes]
     fleet_hosts: int
     truncated: bool
+    cursor: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,7 +98,29 @@ class SchedulerFinder(CandidateFinder):
             attributes = {root: self.index.attributes(root) for root in roots}
             fleet = int(np.count_nonzero(self.index.alive & (self.index.parent < 0)))
             truncated = request.limit is not None and len(result.allocation_requests) >= request.limit
-            return CandidateView(result, attributes, fleet, truncated)
+            return CandidateView(result, attributes, fleet, truncated, self._cursor)
+
+    def claimed(self, view: CandidateView, allocations: Iterable[AllocationRequest]) -> None:
+        """Add this process's own claims, made from ``view``, to the index,
+        so that a search that skips the change feed (``max_staleness``)
+        does not offer their room again. Only while the index is still
+        where ``view`` found it: a refresh since then has read them (or
+        will), and adding them again would count them twice. The next read
+        of the feed replaces these figures with the store's."""
+        if self.max_staleness <= 0:
+            return  # the next search reads the feed anyway
+        with self._lock:
+            if self._cursor != view.cursor or self._refreshed_at is None:
+                return
+            for allocation in allocations:
+                for provider, resources in allocation.allocations.items():
+                    slot = self.index.slot_of.get(provider)
+                    if slot is None:
+                        continue
+                    for resource_class, amount in resources.items():
+                        column = self.index.resources.get(resource_class)
+                        if column is not None and column.present[slot]:
+                            column.use(slot, int(column.used[slot]) + amount)
 
     def _anchors_within(self, placement: PlacementHints) -> np.ndarray | None:
         """The hosts a cell or zone hint allows, as a mask for the search

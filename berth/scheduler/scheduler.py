@@ -155,6 +155,7 @@ class Scheduler:
                 return _Attempt(view, ranking, planned)
             try:
                 self.store.write_allocations(deferred.claims)
+                self.finder.claimed(view, (p.allocation for p in planned.placements))
                 return _Attempt(view, ranking, planned)
             except CLAIM_REFUSALS:
                 # Another scheduler took part of the plan meanwhile: place
@@ -170,7 +171,9 @@ class Scheduler:
             claimer.rollback()
             raise
         tally.conflicts += outcome.conflicts
-        if not outcome.complete:
+        if outcome.complete:
+            self.finder.claimed(view, (p.allocation for p in outcome.placements))
+        else:
             claimer.rollback()
         if outcome.conflicts:
             self.finder.invalidate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from berth.placement.candidates.result import AllocationRequest
 from berth.placement import errors
 from berth.scheduler import NoValidHost, RequestSpec, SchedulingHints
 from berth.scheduler.selection import ConsumerExists
@@ -273,3 +274,29 @@ def test_a_host_deleted_after_the_search_is_discarded(store, fleet):
     result = scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
     assert result.instances[0].chosen.provider_uuid == survivor
     assert result.stats.claim_conflicts == 1
+
+
+@pytest.mark.parametrize("instances", [1, 3])
+def test_a_stale_index_knows_the_room_its_own_claims_took(store, fleet, instances):
+    """With the change feed skipped, the scheduler's own claims are in its
+    index: the room they took is not offered again (no refused claim)."""
+    host = fleet.host(vcpu=instances)
+    scheduler = make_scheduler(store, index_max_staleness_ms=3_600_000)
+    scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), instances, 0)
+    with pytest.raises(NoValidHost) as raised:
+        scheduler.select_destinations(RequestSpec.simple({"VCPU": 1}), 1, 0)
+    assert raised.value.stats.claim_conflicts == 0
+    assert raised.value.explanation.candidates == 0
+    assert _usage(store, host) == instances
+
+
+def test_own_claims_are_not_counted_twice_after_a_refresh(store, fleet):
+    host = fleet.host(vcpu=4)
+    scheduler = make_scheduler(store, index_max_staleness_ms=3_600_000)
+    view = scheduler.finder.view(RequestSpec.simple({"VCPU": 1}).request)
+    store.write_allocations([claim(new_uuid(), {host: {"VCPU": 1}})])
+    scheduler.finder.invalidate()
+    scheduler.finder.view(RequestSpec.simple({"VCPU": 1}).request)  # reads the claim from the feed
+    scheduler.finder.claimed(view, [AllocationRequest({host: {"VCPU": 1}}, {"": (host,)})])
+    column = scheduler.finder.index.resources["VCPU"]
+    assert int(column.used[scheduler.finder.index.slot_of[host]]) == 1
