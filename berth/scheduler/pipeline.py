@@ -32,11 +32,10 @@ from berth.scheduler.weighers import WEIGHERS, Weigher
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Scale:
-    """The live hosts of one order(), their raw weights (one row per
+    """The raw weights of the live hosts of one order() (one row per
     weigher), and each weigher's lowest value and span over them (what
     normalisation divides by)."""
 
-    live: np.ndarray
     raw: np.ndarray
     low: list[float]
     span: list[float]
@@ -70,11 +69,9 @@ class Pipeline:
         self.weighers: list[Weigher] = WEIGHERS.create(settings.weighers)
         # 4. One normalisation stage: each weigher's raw values scaled to
         #    0..1 over the hosts weighed, times its multiplier, summed.
-        self.multipliers = np.array(
-            [getattr(settings, f"{w.name}_weight_multiplier", 1.0) for w in self.weighers],
-            dtype=np.float64,
-        )
-        self.multiplier_list: list[float] = self.multipliers.tolist()
+        self.multipliers: list[float] = [
+            float(getattr(settings, f"{w.name}_weight_multiplier", 1.0)) for w in self.weighers
+        ]
         # 5. Pick the first host at random among the best host_subset_size
         #    (so that schedulers working at once rarely race for one host);
         #    the rest follow in weight order, for the claim walk (a refused
@@ -118,7 +115,7 @@ class Ranking:
         for position, host in enumerate(hosts):
             for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
                 self._hosts_of_provider.setdefault(provider, []).append(position)
-        # The live hosts and their normalised weights as of the last order().
+        # The normalisation of the last order() (None once a host is discarded).
         self._last: _Scale | None = None
         self._live_positions: np.ndarray | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
@@ -199,7 +196,7 @@ class Ranking:
         raw = self.raw.take(live, axis=1)
         low = np.minimum.reduce(raw, axis=1)
         span = np.maximum.reduce(raw, axis=1) - low
-        return _Scale(live, raw, low.tolist(), span.tolist())
+        return _Scale(raw, low.tolist(), span.tolist())
 
     def order(self, rng: random.Random) -> list[int]:
         """Positions of the live hosts: a random one of the best
@@ -214,7 +211,7 @@ class Ranking:
         # A handful of weighers: plain floats cost less than numpy calls.
         factors = [
             multiplier / span if span > 0 else 0.0
-            for multiplier, span in zip(self.pipeline.multiplier_list, scale.span)
+            for multiplier, span in zip(self.pipeline.multipliers, scale.span)
         ]
         weights = np.array(factors) @ scale.raw
         weights -= sum(factor * low for factor, low in zip(factors, scale.low))
@@ -233,7 +230,7 @@ class Ranking:
             scale = self._scale(live)
         raw = self.raw[:, position].tolist()
         low, span = scale.low, scale.span
-        multipliers = self.pipeline.multiplier_list
+        multipliers = self.pipeline.multipliers
         return tuple(
             WeightDetail(
                 w.name, raw[i], (raw[i] - low[i]) / span[i] if span[i] > 0 else 0.0, multipliers[i],

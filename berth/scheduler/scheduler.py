@@ -155,8 +155,6 @@ class Scheduler:
                 return _Attempt(view, ranking, planned)
             try:
                 self.store.write_allocations(deferred.claims)
-                self.finder.claimed(view, (p.allocation for p in planned.placements))
-                return _Attempt(view, ranking, planned)
             except CLAIM_REFUSALS:
                 # Another scheduler took part of the plan meanwhile: place
                 # one by one on a fresh search, claim-and-discard.
@@ -164,6 +162,9 @@ class Scheduler:
                 tally.conflicts += 1
                 self.finder.invalidate()
                 view, ranking = self._search(spec, ctx, len(consumers), num_alternates, widen)
+            else:
+                self.finder.claimed(view, (p.allocation for p in planned.placements))
+                return _Attempt(view, ranking, planned)
         claimer = StoreClaimer(self.store, spec)
         try:
             outcome = walk(ranking, claimer, consumers, num_alternates, self.rng)

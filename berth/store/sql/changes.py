@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -188,14 +188,15 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
     if since.seq == now.seq:
         return ProviderChanges(now.encode(), False, ())
     after = {"after": since.seq}
-    reshaped = usage_only = False
-    for (shape_seq,) in _CHANGED.rows(conn, after):
+    reshaped = False
+    usage_only: list[tuple[int, str]] = []
+    for provider_id, uuid, shape_seq in _CHANGED.rows(conn, after):
         if shape_seq > since.seq:
             reshaped = True
         else:
-            usage_only = True
+            usage_only.append((provider_id, uuid))
     changed = _snapshots(conn, since.seq) if reshaped else ()
-    usages = _usage_changes(conn, since.seq) if usage_only else ()
+    usages = _usage_changes(conn, since.seq, usage_only) if usage_only else ()
     present = {p.uuid for p in changed}
     removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)]
     return ProviderChanges(
@@ -203,12 +204,10 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
     )
 
 
-# The shapes of the providers changed after a cursor: whether any needs
-# reading whole, and whether any needs only its usages.
-_CHANGED = Prepared(lambda: sa.select(_rp.c.shape_seq).where(_rp.c.change_seq > sa.bindparam("after")))
-_USAGE_ONLY = Prepared(lambda: (
-    sa.select(_rp.c.id, _rp.c.uuid)
-    .where(_rp.c.change_seq > sa.bindparam("after"), _rp.c.shape_seq <= sa.bindparam("after"))
+# The providers changed after a cursor, and when their shape last changed:
+# which need reading whole, and which only their usages.
+_CHANGED = Prepared(lambda: (
+    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq).where(_rp.c.change_seq > sa.bindparam("after"))
 ))
 _USAGES_OF_USAGE_ONLY = Prepared(lambda: (
     sa.select(_alloc.c.resource_provider_id, _rc.c.name, sa.func.sum(_alloc.c.used))
@@ -222,17 +221,16 @@ _USAGES_OF_USAGE_ONLY = Prepared(lambda: (
 ))
 
 
-def _usage_changes(conn: Connection, after_seq: int) -> tuple[UsageChange, ...]:
-    """The usages of the providers of which only the usages changed after
-    ``after_seq`` (one that no longer uses anything has none)."""
-    params = {"after": after_seq}
+def _usage_changes(
+    conn: Connection, after_seq: int, providers: Sequence[tuple[int, str]]
+) -> tuple[UsageChange, ...]:
+    """The usages of ``providers`` (id, uuid), of which only the usages
+    changed after ``after_seq`` (one that no longer uses anything has
+    none)."""
     usages: dict[int, dict[str, int]] = collections.defaultdict(dict)
-    for provider_id, name, used in _USAGES_OF_USAGE_ONLY.rows(conn, params):
+    for provider_id, name, used in _USAGES_OF_USAGE_ONLY.rows(conn, {"after": after_seq}):
         usages[provider_id][name] = int(used)
-    return tuple(
-        UsageChange(uuid, usages.get(provider_id, {}))
-        for provider_id, uuid in _USAGE_ONLY.rows(conn, params)
-    )
+    return tuple(UsageChange(uuid, usages.get(provider_id, {})) for provider_id, uuid in providers)
 
 
 _parent = _rp.alias("parent")

@@ -32,7 +32,7 @@ def test_the_configured_order_is_the_pipelines_order():
     pipeline = Pipeline(SchedulerSettings(filters=("cell", "disabled"), weighers=("vcpu",), vcpu_weight_multiplier=-2.0))
     assert [f.name for f in pipeline.filters] == ["cell", "disabled"]
     assert [w.name for w in pipeline.weighers] == ["vcpu"]
-    assert pipeline.multipliers.tolist() == [-2.0]
+    assert pipeline.multipliers == [-2.0]
 
 
 def test_defaults_enable_every_registered_plugin():
