@@ -221,3 +221,23 @@ def test_resource_classes_and_traits_catalog(store):
     store.delete_trait("CUSTOM_X")
     with pytest.raises(errors.TraitNotFound):
         store.get_trait("CUSTOM_X")
+
+
+def test_one_write_creates_more_consumers_than_one_statement_takes(store):
+    """A claim of 1,200 new consumers (statements take at most 500 each):
+    every consumer is created once, with its own allocations."""
+    hosts = [provider(store, f"compute-{n}") for n in range(3)]
+    for host in hosts:
+        inventory(store, host, VCPU=1000)
+    instances = [new_uuid() for _ in range(1200)]
+    store.write_allocations([
+        claim(instance, {hosts[number % 3].uuid: {"VCPU": 1}}, generation=None, project=f"project-{number % 7}")
+        for number, instance in enumerate(instances)
+    ])
+    for number in (0, 499, 500, 501, 999, 1000, 1199):
+        held = store.get_consumer_allocations(instances[number])
+        assert held.consumer is not None and held.consumer.project_id == f"project-{number % 7}"
+        assert [(a.provider.uuid, dict(a.resources)) for a in held.allocations] == [
+            (hosts[number % 3].uuid, {"VCPU": 1}),
+        ]
+    assert [store.get_provider_usages(h.uuid).usages["VCPU"] for h in hosts] == [400, 400, 400]

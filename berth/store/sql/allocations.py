@@ -142,13 +142,15 @@ _INSERT_ALLOCATION = Prepared(lambda: _alloc.insert().values(
     resource_class_id=sa.bindparam("resource_class"), used=sa.bindparam("used"),
     created_at=sa.bindparam("now"),
 ))
-_INSERT_CONSUMERS = Prepared(lambda: _consumers.insert().values(
-    uuid=sa.bindparam("uuid"), project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
-    consumer_type=sa.bindparam("consumer_type"), generation=1, created_at=sa.bindparam("now"),
-))
-_CONSUMER_IDS = Prepared(lambda size: (
-    sa.select(_consumers.c.uuid, _consumers.c.id).where(_consumers.c.uuid.in_(in_list("uuid", size)))
-))
+# New consumers, ``size`` rows in one statement that answers their ids.
+_INSERT_CONSUMERS = Prepared(lambda size: _consumers.insert().values([
+    {
+        "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
+        "user_id": sa.bindparam(f"user_{row}"), "consumer_type": sa.bindparam(f"type_{row}"),
+        "generation": sa.bindparam("generation"), "created_at": sa.bindparam("now"),
+    }
+    for row in range(size)
+]).returning(_consumers.c.uuid, _consumers.c.id))
 # Statements with an IN list take at most this many items.
 _SLICE = 500
 
@@ -299,22 +301,20 @@ def _write_claims(
 
 
 def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) -> dict[str, int]:
-    """New consumers (generation 1 after their first write), all in one
-    statement; returns their ids by uuid."""
+    """New consumers (generation 1 after their first write), up to _SLICE
+    in one statement that answers their ids; returns them by uuid."""
     if not claims:
         return {}
-    _INSERT_CONSUMERS.run_many(conn, [
-        {
-            "uuid": claim.consumer_uuid, "project_id": claim.project_id, "user_id": claim.user_id,
-            "consumer_type": claim.consumer_type, "now": now,
-        }
-        for claim in claims
-    ])
-    uuids = [claim.consumer_uuid for claim in claims]
     ids: dict[str, int] = {}
-    for start in range(0, len(uuids), _SLICE):
-        chunk = uuids[start:start + _SLICE]
-        ids.update(_CONSUMER_IDS.rows(conn, in_values("uuid", chunk), shape=len(chunk)))
+    for start in range(0, len(claims), _SLICE):
+        chunk = claims[start:start + _SLICE]
+        values: dict = {"now": now, "generation": 1}
+        for row, claim in enumerate(chunk):
+            values[f"uuid_{row}"] = claim.consumer_uuid
+            values[f"project_{row}"] = claim.project_id
+            values[f"user_{row}"] = claim.user_id
+            values[f"type_{row}"] = claim.consumer_type
+        ids.update(_INSERT_CONSUMERS.rows(conn, values, shape=len(chunk)))
     return ids
 
 
