@@ -113,14 +113,7 @@ class SchedulerFinder(CandidateFinder):
             if self._cursor != view.cursor or self._refreshed_at is None:
                 return
             for allocation in allocations:
-                for provider, resources in allocation.allocations.items():
-                    slot = self.index.slot_of.get(provider)
-                    if slot is None:
-                        continue
-                    for resource_class, amount in resources.items():
-                        column = self.index.resources.get(resource_class)
-                        if column is not None and column.present[slot]:
-                            column.use(slot, int(column.used[slot]) + amount)
+                self.index.add_usages(allocation.allocations)
 
     def _anchors_within(self, placement: PlacementHints) -> np.ndarray | None:
         """The hosts a cell or zone hint allows, as a mask for the search

@@ -19,7 +19,7 @@ and aggregate sets. Slots of deleted providers are reused.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 
@@ -239,6 +239,18 @@ class CandidateIndex:
             for name, column in self.resources.items():
                 if column.present[slot]:
                     column.use(slot, change.usages.get(name, 0))
+
+    def add_usages(self, allocations: Mapping[str, Mapping[str, int]]) -> None:
+        """Add a claim's amounts (provider -> class -> amount) to the
+        usages, ahead of the change feed that will report them."""
+        for provider, resources in allocations.items():
+            slot = self.slot_of.get(provider)
+            if slot is None:
+                continue
+            for resource_class, amount in resources.items():
+                column = self.resources.get(resource_class)
+                if column is not None and column.present[slot]:
+                    column.use(slot, int(column.used[slot]) + amount)
 
     def _take_slot(self) -> int:
         if self._free_slots:

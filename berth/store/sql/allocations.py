@@ -147,7 +147,7 @@ _INSERT_CONSUMERS = Prepared(lambda size: _consumers.insert().values([
     {
         "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
         "user_id": sa.bindparam(f"user_{row}"), "consumer_type": sa.bindparam(f"type_{row}"),
-        "generation": sa.bindparam("generation"), "created_at": sa.bindparam("now"),
+        "generation": 1, "created_at": sa.bindparam("now"),
     }
     for row in range(size)
 ]).returning(_consumers.c.uuid, _consumers.c.id))
@@ -308,7 +308,7 @@ def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) ->
     ids: dict[str, int] = {}
     for start in range(0, len(claims), _SLICE):
         chunk = claims[start:start + _SLICE]
-        values: dict = {"now": now, "generation": 1}
+        values: dict = {"now": now}
         for row, claim in enumerate(chunk):
             values[f"uuid_{row}"] = claim.consumer_uuid
             values[f"project_{row}"] = claim.project_id
