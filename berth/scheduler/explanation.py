@@ -126,9 +126,9 @@ class FilterMetrics:
         self.removed: dict[str, int] = dict.fromkeys(names, 0)
         self.reasons: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
 
-    def judged(self) -> None:
-        """One more host starts the pass."""
-        self.hosts += 1
+    def judged(self, hosts: int) -> None:
+        """``hosts`` more hosts start the pass."""
+        self.hosts += hosts
 
     def removed_by(self, name: str, reason: str) -> None:
         self.removed[name] += 1

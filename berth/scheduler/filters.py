@@ -3,13 +3,17 @@
 The filters that can be queries are queries: resources, traits, aggregates,
 granular groups and trees go to the candidate index with the spec's
 CandidateRequest. What is left runs here, on the hosts the search found.
-A filter returns a Status (Kubernetes' lesson): it fits, or the reason it
-does not, which the explanation counts.
+A filter returns a Status per host (Kubernetes' lesson): it fits, or the
+reason it does not, which the explanation counts. It is asked about all the
+hosts of a pass at once: a filter whose hint the request does not use
+answers for all of them in one step, and the ones that apply pay one call,
+not one per host.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import ClassVar, Protocol
 
 from berth.scheduler.context import RequestContext
@@ -33,6 +37,10 @@ def reject(reason: str) -> Status:
     return Status(False, reason)
 
 
+def all_pass(hosts: Sequence[HostState]) -> list[Status]:
+    return [PASS] * len(hosts)
+
+
 class HostFilter(Protocol):
     name: ClassVar[str]
     # True when the answer for one host depends on where the server group's
@@ -41,7 +49,9 @@ class HostFilter(Protocol):
     # only the hosts the placement touched.
     request_scoped: ClassVar[bool]
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status: ...
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
+        """One Status per host, in the order of ``hosts``."""
+        ...
 
 
 FILTERS: Registry[HostFilter] = Registry("filter")
@@ -53,11 +63,10 @@ class DisabledFilter:
     COMPUTE_STATUS_DISABLED) rather than a flag only it knows."""
 
     request_scoped = False
+    refused = reject(f"host is disabled ({DISABLED_TRAIT})")
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
-        if DISABLED_TRAIT in host.traits:
-            return reject(f"host is disabled ({DISABLED_TRAIT})")
-        return PASS
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
+        return [self.refused if DISABLED_TRAIT in host.traits else PASS for host in hosts]
 
 
 @FILTERS.register("resources")
@@ -67,9 +76,16 @@ class ResourcesFilter:
 
     request_scoped = False
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
-        if host.fitting_request() is not None:
-            return PASS
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
+        # A ledger nothing was consumed from yet holds what the query
+        # checked the host's candidates against: they fit.
+        return [
+            PASS if not host.ledger.consumed or host.fitting_request() is not None else self._short(host)
+            for host in hosts
+        ]
+
+    @staticmethod
+    def _short(host: HostState) -> Status:
         short = host.ledger.short_of(host.allocation_requests[0]) if host.allocation_requests else None
         return reject(f"not enough {short or 'resources'} left after earlier instances of the request")
 
@@ -78,22 +94,24 @@ class ResourcesFilter:
 class AvailabilityZoneFilter:
     request_scoped = False
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         zone = ctx.spec.hints.availability_zone
-        if zone is None or zone_aggregate(zone) in host.aggregates:
-            return PASS
-        return reject(f"not in availability zone {zone}")
+        if zone is None:
+            return all_pass(hosts)
+        aggregate, refused = zone_aggregate(zone), reject(f"not in availability zone {zone}")
+        return [PASS if aggregate in host.aggregates else refused for host in hosts]
 
 
 @FILTERS.register("cell")
 class CellFilter:
     request_scoped = False
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         cell = ctx.spec.hints.cell
-        if cell is None or host.cell == cell:
-            return PASS
-        return reject(f"not in cell {cell}")
+        if cell is None:
+            return all_pass(hosts)
+        refused = reject(f"not in cell {cell}")
+        return [PASS if host.cell == cell else refused for host in hosts]
 
 
 @FILTERS.register("affinity")
@@ -102,13 +120,12 @@ class AffinityFilter:
 
     # The group's first placement narrows every other host.
     request_scoped = True
+    refused = reject("server group affinity: not the group's host")
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         if ctx.group_policy is not GroupPolicy.AFFINITY or not ctx.group_hosts:
-            return PASS
-        if host.uuid in ctx.group_hosts:
-            return PASS
-        return reject("server group affinity: not the group's host")
+            return all_pass(hosts)
+        return [PASS if host.uuid in ctx.group_hosts else self.refused for host in hosts]
 
 
 @FILTERS.register("anti_affinity")
@@ -116,34 +133,36 @@ class AntiAffinityFilter:
     """Hard anti-affinity: at most max_server_per_host members per host."""
 
     request_scoped = False
+    refused = reject("server group anti-affinity: host already holds a member")
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         group = ctx.spec.hints.server_group
         if group is None or group.policy is not GroupPolicy.ANTI_AFFINITY:
-            return PASS
-        if ctx.group_hosts.get(host.uuid, 0) < group.max_server_per_host:
-            return PASS
-        return reject("server group anti-affinity: host already holds a member")
+            return all_pass(hosts)
+        members, cap = ctx.group_hosts, group.max_server_per_host
+        return [PASS if members.get(host.uuid, 0) < cap else self.refused for host in hosts]
 
 
 @FILTERS.register("same_host")
 class SameHostFilter:
     request_scoped = False
+    refused = reject("same_host: not the host of the named instances")
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
-        if not ctx.spec.hints.same_host or host.uuid in ctx.same_hosts:
-            return PASS
-        return reject("same_host: not the host of the named instances")
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
+        if not ctx.spec.hints.same_host:
+            return all_pass(hosts)
+        return [PASS if host.uuid in ctx.same_hosts else self.refused for host in hosts]
 
 
 @FILTERS.register("different_host")
 class DifferentHostFilter:
     request_scoped = False
+    refused = reject("different_host: holds one of the named instances")
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
-        if host.uuid in ctx.different_hosts:
-            return reject("different_host: holds one of the named instances")
-        return PASS
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
+        if not ctx.different_hosts:
+            return all_pass(hosts)
+        return [self.refused if host.uuid in ctx.different_hosts else PASS for host in hosts]
 
 
 @FILTERS.register("max_instances_per_host")
@@ -156,11 +175,14 @@ class MaxInstancesPerHostFilter:
 
     request_scoped = False
 
-    def check(self, host: HostState, ctx: RequestContext) -> Status:
+    def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         cap = ctx.spec.hints.max_instances_per_host
         if not cap:
-            return PASS
-        held = ctx.instances_on(host.uuid)
+            return all_pass(hosts)
+        return [self._one(ctx.instances_on(host.uuid), cap) for host in hosts]
+
+    @staticmethod
+    def _one(held: int, cap: int) -> Status:
         if held >= cap:
             return reject(f"already holds {held} instance(s), at most {cap} per host")
         return PASS

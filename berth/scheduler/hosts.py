@@ -31,6 +31,8 @@ class Ledger:
     def __init__(self) -> None:
         self.capacity: dict[str, dict[str, int]] = {}
         self.used: dict[str, dict[str, int]] = {}
+        # False until an instance of the request is added (consume).
+        self.consumed = False
 
     def add_provider(self, uuid: str, capacity: Mapping[str, int], used: Mapping[str, int]) -> None:
         self.capacity[uuid] = dict(capacity)
@@ -56,6 +58,7 @@ class Ledger:
         return None
 
     def consume(self, allocation: AllocationRequest) -> None:
+        self.consumed = True
         for provider, resources in allocation.allocations.items():
             used = self.used.setdefault(provider, {})
             for rc, amount in resources.items():

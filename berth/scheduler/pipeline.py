@@ -119,41 +119,59 @@ class Ranking:
         self._last: _Scale | None = None
         self._live_positions: np.ndarray | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
-        for position in range(count):
-            self._judge(position, self.metrics)
+        self._judge(list(range(count)), self.metrics)
 
     # -- filtering and weighing ------------------------------------------------
 
-    def _judge(self, position: int, metrics: FilterMetrics | None = None) -> None:
-        host, ctx = self.hosts[position], self.ctx
+    def _judge(self, positions: list[int], metrics: FilterMetrics | None = None) -> None:
+        """Every filter, in order, on the hosts at ``positions`` still in
+        the pass; then every weigher on those that passed them all."""
+        hosts, ctx = self.hosts, self.ctx
         if metrics is not None:
-            metrics.judged()
+            metrics.judged(len(positions))
+        remaining = positions
         for number, host_filter in enumerate(self.pipeline.filters):
-            status = host_filter.check(host, ctx)
-            if not status.fits:
+            statuses = host_filter.check([hosts[p] for p in remaining], ctx)
+            kept = []
+            for position, status in zip(remaining, statuses):
+                if status.fits:
+                    kept.append(position)
+                    continue
                 if metrics is not None:
                     metrics.removed_by(host_filter.name, status.reason)
                 self._set_passing(position, False)
                 self.refused_by[position] = number
+            remaining = kept
+            if not remaining:
                 return
-        self._set_passing(position, True)
-        self.refused_by[position] = -1
-        self.raw[:, position] = [w.weigh(host, ctx) for w in self.pipeline.weighers]
+        for position in remaining:
+            self._set_passing(position, True)
+        self.refused_by[remaining] = -1
+        if self.pipeline.weighers:
+            passed = [hosts[p] for p in remaining]
+            self.raw[:, remaining] = [w.weigh(passed, ctx) for w in self.pipeline.weighers]
 
-    def _rejudge_scoped(self, position: int) -> None:
-        """Request-scoped filters only: a host another placement may have
-        changed the answer for."""
-        refused = int(self.refused_by[position])
-        if refused >= 0:
-            if refused in self._scoped:
-                self._judge(position)
-            return
+    def _rejudge_scoped(self, positions: list[int]) -> None:
+        """Request-scoped filters only: hosts another placement may have
+        changed the answer for. A host one of them refused is judged
+        again in full; a host in the pass is asked them only."""
+        refused = self.refused_by[positions].tolist()
+        again = [p for p, number in zip(positions, refused) if number in self._scoped]
+        if again:
+            self._judge(again)
+        remaining = [p for p, number in zip(positions, refused) if number < 0]
         for number in self._scoped:
-            host_filter = self.pipeline.filters[number]
-            if not host_filter.check(self.hosts[position], self.ctx).fits:
-                self._set_passing(position, False)
-                self.refused_by[position] = number
+            if not remaining:
                 return
+            statuses = self.pipeline.filters[number].check([self.hosts[p] for p in remaining], self.ctx)
+            kept = []
+            for position, status in zip(remaining, statuses):
+                if status.fits:
+                    kept.append(position)
+                else:
+                    self._set_passing(position, False)
+                    self.refused_by[position] = number
+            remaining = kept
 
     def place(self, position: int, allocation: AllocationRequest) -> None:
         """An instance went to ``hosts[position]`` with ``allocation``."""
@@ -164,12 +182,9 @@ class Ranking:
         touched = {position}
         for provider in allocation.allocations:
             touched.update(self._hosts_of_provider.get(provider, ()))
-        for other in touched:
-            self._judge(other)
+        self._judge(sorted(touched))
         if self._scoped and self.ctx.group_hosts != before:
-            for other in range(len(self.hosts)):
-                if other not in touched:
-                    self._rejudge_scoped(other)
+            self._rejudge_scoped([other for other in range(len(self.hosts)) if other not in touched])
         self._last = None
 
     def discard(self, position: int) -> None:
@@ -248,12 +263,13 @@ class Ranking:
         explanation: what each filter removes now, and the hosts refused
         for the fewest reasons (every filter asked, not only the first)."""
         metrics = FilterMetrics([f.name for f in self.pipeline.filters])
+        metrics.judged(len(self.hosts))
+        verdicts = [host_filter.check(self.hosts, self.ctx) for host_filter in self.pipeline.filters]
         rejected = []
         for position, host in enumerate(self.hosts):
             reasons = []
-            metrics.judged()
-            for host_filter in self.pipeline.filters:
-                status = host_filter.check(host, self.ctx)
+            for host_filter, statuses in zip(self.pipeline.filters, verdicts):
+                status = statuses[position]
                 if not status.fits:
                     if not reasons:
                         metrics.removed_by(host_filter.name, status.reason)

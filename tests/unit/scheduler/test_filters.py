@@ -18,21 +18,42 @@ from berth.scheduler.filters import (
     ResourcesFilter,
     SameHostFilter,
 )
+from berth.scheduler.hosts import Ledger
 from berth.scheduler.spec import GroupPolicy, SchedulingHints, ServerGroup, zone_aggregate
 from tests.unit.scheduler.hoststates import context, host_state
 
 
 def test_disabled_host_is_refused_with_its_trait_named():
-    status = DisabledFilter().check(host_state(traits=frozenset({"COMPUTE_STATUS_DISABLED"})), context())
+    disabled = host_state(traits=frozenset({"COMPUTE_STATUS_DISABLED"}))
+    enabled = host_state(traits=frozenset({"HW_CPU_X86_AVX2"}))
+    status, other = DisabledFilter().check([disabled, enabled], context())
     assert not status.fits and "COMPUTE_STATUS_DISABLED" in status.reason
-    assert DisabledFilter().check(host_state(traits=frozenset({"HW_CPU_X86_AVX2"})), context()).fits
+    assert other.fits
+
+
+def test_a_filter_answers_for_each_host_in_the_order_given():
+    hints = SchedulingHints(cell="cell1")
+    hosts = [host_state(cell=cell) for cell in ("cell2", "cell1", None, "cell1", "cell3")]
+    assert [s.fits for s in CellFilter().check(hosts, context(hints))] == [False, True, False, True, False]
+    assert [s.fits for s in CellFilter().check(hosts, context())] == [True] * 5
+    assert CellFilter().check([], context(hints)) == []
+
+
+def test_resources_filter_judges_each_host_against_the_shared_ledger():
+    ledger = Ledger()
+    roomy, tight = host_state(vcpu=8, want_vcpu=2, ledger=ledger), host_state(vcpu=3, want_vcpu=2, ledger=ledger)
+    assert [s.fits for s in ResourcesFilter().check([roomy, tight], context())] == [True, True]
+    ledger.consume(roomy.allocation_requests[0])
+    ledger.consume(tight.allocation_requests[0])
+    first, second = ResourcesFilter().check([roomy, tight], context())
+    assert first.fits and not second.fits and "VCPU" in second.reason
 
 
 def test_resources_filter_sees_what_earlier_instances_took():
     host = host_state(vcpu=8, want_vcpu=6)
-    assert ResourcesFilter().check(host, context()).fits
+    assert ResourcesFilter().check([host], context())[0].fits
     host.ledger.consume(host.allocation_requests[0])
-    status = ResourcesFilter().check(host, context())
+    status = ResourcesFilter().check([host], context())[0]
     assert not status.fits and "VCPU" in status.reason
 
 
@@ -40,18 +61,18 @@ def test_zone_filter_reads_the_zone_aggregate():
     hints = SchedulingHints(availability_zone="az1")
     inside = host_state(aggregates=frozenset({zone_aggregate("az1")}))
     outside = host_state(aggregates=frozenset({zone_aggregate("az2")}))
-    assert AvailabilityZoneFilter().check(inside, context(hints)).fits
-    status = AvailabilityZoneFilter().check(outside, context(hints))
+    assert AvailabilityZoneFilter().check([inside], context(hints))[0].fits
+    status = AvailabilityZoneFilter().check([outside], context(hints))[0]
     assert not status.fits and "az1" in status.reason
-    assert AvailabilityZoneFilter().check(outside, context()).fits
+    assert AvailabilityZoneFilter().check([outside], context())[0].fits
 
 
 def test_cell_filter():
     hints = SchedulingHints(cell="cell1")
-    assert CellFilter().check(host_state(cell="cell1"), context(hints)).fits
-    assert not CellFilter().check(host_state(cell="cell2"), context(hints)).fits
-    assert not CellFilter().check(host_state(cell=None), context(hints)).fits
-    assert CellFilter().check(host_state(cell="cell2"), context()).fits
+    assert CellFilter().check([host_state(cell="cell1")], context(hints))[0].fits
+    assert not CellFilter().check([host_state(cell="cell2")], context(hints))[0].fits
+    assert not CellFilter().check([host_state(cell=None)], context(hints))[0].fits
+    assert CellFilter().check([host_state(cell="cell2")], context())[0].fits
 
 
 def _group(policy: GroupPolicy, per_host: int = 1) -> SchedulingHints:
@@ -61,57 +82,57 @@ def _group(policy: GroupPolicy, per_host: int = 1) -> SchedulingHints:
 def test_affinity_keeps_only_the_groups_host_once_it_has_one():
     host, other = host_state(), host_state()
     hints = _group(GroupPolicy.AFFINITY)
-    assert AffinityFilter().check(other, context(hints)).fits  # no host yet
+    assert AffinityFilter().check([other], context(hints))[0].fits  # no host yet
     ctx = context(hints, group_hosts={host.uuid: 1})
-    assert AffinityFilter().check(host, ctx).fits
-    assert not AffinityFilter().check(other, ctx).fits
+    assert AffinityFilter().check([host], ctx)[0].fits
+    assert not AffinityFilter().check([other], ctx)[0].fits
     assert AffinityFilter.request_scoped
 
 
 def test_anti_affinity_honours_max_server_per_host():
     host = host_state()
     one = context(_group(GroupPolicy.ANTI_AFFINITY), group_hosts={host.uuid: 1})
-    assert not AntiAffinityFilter().check(host, one).fits
+    assert not AntiAffinityFilter().check([host], one)[0].fits
     two = context(_group(GroupPolicy.ANTI_AFFINITY, per_host=2), group_hosts={host.uuid: 1})
-    assert AntiAffinityFilter().check(host, two).fits
+    assert AntiAffinityFilter().check([host], two)[0].fits
     soft = context(_group(GroupPolicy.SOFT_ANTI_AFFINITY), group_hosts={host.uuid: 3})
-    assert AntiAffinityFilter().check(host, soft).fits
+    assert AntiAffinityFilter().check([host], soft)[0].fits
 
 
 def test_same_and_different_host():
     host, other = host_state(), host_state()
     same = context(SchedulingHints(same_host=("i1",)), same_hosts=frozenset({host.uuid}))
-    assert SameHostFilter().check(host, same).fits
-    assert not SameHostFilter().check(other, same).fits
-    assert SameHostFilter().check(other, context()).fits
+    assert SameHostFilter().check([host], same)[0].fits
+    assert not SameHostFilter().check([other], same)[0].fits
+    assert SameHostFilter().check([other], context())[0].fits
     different = context(SchedulingHints(different_host=("i1",)), different_hosts=frozenset({host.uuid}))
-    assert not DifferentHostFilter().check(host, different).fits
-    assert DifferentHostFilter().check(other, different).fits
+    assert not DifferentHostFilter().check([host], different)[0].fits
+    assert DifferentHostFilter().check([other], different)[0].fits
 
 
 def test_max_instances_per_host_counts_this_requests_instances():
     host = host_state()
     ctx = context(SchedulingHints(max_instances_per_host=2))
-    assert MaxInstancesPerHostFilter().check(host, ctx).fits
+    assert MaxInstancesPerHostFilter().check([host], ctx)[0].fits
     ctx = ctx.placed_on(host.uuid).placed_on(host.uuid)
-    assert not MaxInstancesPerHostFilter().check(host, ctx).fits
-    assert MaxInstancesPerHostFilter().check(host, context().placed_on(host.uuid)).fits
+    assert not MaxInstancesPerHostFilter().check([host], ctx)[0].fits
+    assert MaxInstancesPerHostFilter().check([host], context().placed_on(host.uuid))[0].fits
 
 
 def test_max_instances_per_host_counts_the_instances_already_there():
     host, other = host_state(), host_state()
     ctx = context(SchedulingHints(max_instances_per_host=3), resident={host.uuid: 2, other.uuid: 3})
-    assert MaxInstancesPerHostFilter().check(host, ctx).fits
-    refused = MaxInstancesPerHostFilter().check(other, ctx)
+    assert MaxInstancesPerHostFilter().check([host], ctx)[0].fits
+    refused = MaxInstancesPerHostFilter().check([other], ctx)[0]
     assert not refused.fits and refused.reason == "already holds 3 instance(s), at most 3 per host"
     # One of this request's on top of the two already there reaches the cap.
-    status = MaxInstancesPerHostFilter().check(host, ctx.placed_on(host.uuid))
+    status = MaxInstancesPerHostFilter().check([host], ctx.placed_on(host.uuid))[0]
     assert not status.fits and "already holds 3" in status.reason
 
 
 @pytest.mark.parametrize("name", FILTERS.names)
 def test_every_registered_filter_passes_a_plain_host(name):
-    assert FILTERS.get(name)().check(host_state(), context()).fits
+    assert FILTERS.get(name)().check([host_state()], context())[0].fits
 
 
 def test_placing_an_instance_keeps_everything_else_the_context_holds():

@@ -20,11 +20,19 @@ from tests.unit.scheduler.hoststates import context, host_state
 
 def test_free_capacity_weighers_read_the_ledger():
     host = host_state(vcpu=16, used_vcpu=4, ram=2048, disk=50)
-    assert FreeVcpuWeigher().weigh(host, context()) == 12
-    assert FreeRamWeigher().weigh(host, context()) == 2048
-    assert FreeDiskWeigher().weigh(host, context()) == 50
+    assert FreeVcpuWeigher().weigh([host], context())[0] == 12
+    assert FreeRamWeigher().weigh([host], context())[0] == 2048
+    assert FreeDiskWeigher().weigh([host], context())[0] == 50
     host.ledger.consume(host.allocation_requests[0])
-    assert FreeVcpuWeigher().weigh(host, context()) == 11
+    assert FreeVcpuWeigher().weigh([host], context())[0] == 11
+
+
+def test_a_weigher_gives_one_value_per_host_in_the_order_given():
+    hosts = [host_state(vcpu=16, used_vcpu=used) for used in (4, 0, 10)]
+    assert FreeVcpuWeigher().weigh(hosts, context()) == [12.0, 16.0, 6.0]
+    failures = context(build_failures={hosts[2].uuid: 2})
+    assert BuildFailureWeigher().weigh(hosts, failures) == [0.0, 0.0, -2.0]
+    assert BuildFailureWeigher().weigh(hosts, context()) == [0.0, 0.0, 0.0]
 
 
 def _group(policy: GroupPolicy) -> SchedulingHints:
@@ -34,17 +42,17 @@ def _group(policy: GroupPolicy) -> SchedulingHints:
 def test_soft_affinity_weighers_count_members_on_the_host():
     host = host_state()
     ctx = context(_group(GroupPolicy.SOFT_AFFINITY), group_hosts={host.uuid: 2})
-    assert SoftAffinityWeigher().weigh(host, ctx) == 2
-    assert SoftAntiAffinityWeigher().weigh(host, ctx) == 0
+    assert SoftAffinityWeigher().weigh([host], ctx)[0] == 2
+    assert SoftAntiAffinityWeigher().weigh([host], ctx)[0] == 0
     ctx = context(_group(GroupPolicy.SOFT_ANTI_AFFINITY), group_hosts={host.uuid: 2})
-    assert SoftAntiAffinityWeigher().weigh(host, ctx) == -2
-    assert SoftAffinityWeigher().weigh(host, ctx) == 0
+    assert SoftAntiAffinityWeigher().weigh([host], ctx)[0] == -2
+    assert SoftAffinityWeigher().weigh([host], ctx)[0] == 0
 
 
 def test_build_failures_rank_a_host_down():
     host = host_state()
-    assert BuildFailureWeigher().weigh(host, context(build_failures={host.uuid: 3})) == -3
-    assert BuildFailureWeigher().weigh(host, context()) == 0
+    assert BuildFailureWeigher().weigh([host], context(build_failures={host.uuid: 3}))[0] == -3
+    assert BuildFailureWeigher().weigh([host], context())[0] == 0
 
 
 def _first(multiplier: float, hosts) -> str:
