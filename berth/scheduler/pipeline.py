@@ -24,7 +24,7 @@ from berth.scheduler.explanation import (
     RejectedHost,
     WeightDetail,
 )
-from berth.scheduler.filters import FILTERS, HostFilter
+from berth.scheduler.filters import FILTERS, PASS, HostFilter
 from berth.scheduler.hosts import HostState
 from berth.scheduler.spec import RequestSpec
 from berth.scheduler.weighers import WEIGHERS, Weigher
@@ -126,30 +126,41 @@ class Ranking:
     def _judge(self, positions: list[int], metrics: FilterMetrics | None = None) -> None:
         """Every filter, in order, on the hosts at ``positions`` still in
         the pass; then every weigher on those that passed them all."""
-        hosts, ctx = self.hosts, self.ctx
+        ctx = self.ctx
         if metrics is not None:
             metrics.judged(len(positions))
-        remaining = positions
+        remaining, judged = positions, [self.hosts[p] for p in positions]
         for number, host_filter in enumerate(self.pipeline.filters):
-            statuses = host_filter.check([hosts[p] for p in remaining], ctx)
-            kept = []
-            for position, status in zip(remaining, statuses):
+            statuses = host_filter.check(judged, ctx)
+            if statuses.count(PASS) == len(statuses):
+                continue  # the usual case: the filter's hint is not in use
+            kept, kept_hosts = [], []
+            for position, host, status in zip(remaining, judged, statuses):
                 if status.fits:
                     kept.append(position)
+                    kept_hosts.append(host)
                     continue
                 if metrics is not None:
                     metrics.removed_by(host_filter.name, status.reason)
                 self._set_passing(position, False)
                 self.refused_by[position] = number
-            remaining = kept
+            remaining, judged = kept, kept_hosts
             if not remaining:
                 return
         for position in remaining:
             self._set_passing(position, True)
+        weighers = self.pipeline.weighers
+        if len(remaining) == 1:
+            # After a placement usually one host is judged again: a scalar
+            # column costs a fraction of numpy's fancy indexing.
+            position = remaining[0]
+            self.refused_by[position] = -1
+            if weighers:
+                self.raw[:, position] = [w.weigh(judged, ctx)[0] for w in weighers]
+            return
         self.refused_by[remaining] = -1
-        if self.pipeline.weighers:
-            passed = [hosts[p] for p in remaining]
-            self.raw[:, remaining] = [w.weigh(passed, ctx) for w in self.pipeline.weighers]
+        if weighers:
+            self.raw[:, remaining] = [w.weigh(judged, ctx) for w in weighers]
 
     def _rejudge_scoped(self, positions: list[int]) -> None:
         """Request-scoped filters only: hosts another placement may have
