@@ -9,9 +9,11 @@ select_destinations back to back for ``--seconds``: single requests
 2 alternates. Every placement is claimed in the store.
 
 Printed per configuration: placements per second (all workers together),
-p50/p99 latency of one select_destinations call (decision plus claim),
-claim conflicts, requeries and batch fallbacks, and capacity-invariant
-violations found in the store after the run.
+p50/p99 latency of one select_destinations call (decision plus claim), the
+workers' CPU time per placement (the figure to compare between runs on a
+machine whose speed varies: it does not count time a worker waited for a
+core), claim conflicts, requeries and batch fallbacks, and
+capacity-invariant violations found in the store after the run.
 
     python bench/schedule.py                                  # N = 1,000 and 10,000; W = 1 and 4
     python bench/schedule.py --hosts 10000 --workers 4 --json  # one N, one W
@@ -60,6 +62,8 @@ class WorkerResult:
     latencies_ms: list[float] = dataclasses.field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
+    # CPU seconds the worker used in the measured time (its process only).
+    cpu_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Run:
     placements_per_s: float
     p50_ms: float
     p99_ms: float
+    # CPU time of the workers per placement: unlike the rate, it does not
+    # depend on how much of the machine the workers got.
+    cpu_ms_per_placement: float
     claim_conflicts: int
     requeries: int
     batch_fallbacks: int
@@ -139,6 +146,7 @@ def _work(url: str, seed: int, num_instances: int, seconds: float, staleness_ms:
     ready.wait()
     go.wait()
     result.started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = result.started + seconds
     while time.perf_counter() < deadline:
         spec = _spec(rng)
@@ -157,6 +165,7 @@ def _work(url: str, seed: int, num_instances: int, seconds: float, staleness_ms:
         result.requeries += answer.stats.requeries
         result.batch_fallbacks += answer.stats.batch_fallbacks
     result.finished = time.perf_counter()
+    result.cpu_s = time.process_time() - cpu_started
     store.close()
     results.put(result)
 
@@ -202,6 +211,7 @@ def run(
         placements_per_s=round(placements / elapsed, 1),
         p50_ms=round(statistics.median(latencies), 2) if latencies else 0.0,
         p99_ms=round(_percentile(latencies, 0.99), 2),
+        cpu_ms_per_placement=round(sum(r.cpu_s for r in gathered) * 1000 / placements, 3) if placements else 0.0,
         claim_conflicts=sum(r.conflicts for r in gathered),
         requeries=sum(r.requeries for r in gathered),
         batch_fallbacks=sum(r.batch_fallbacks for r in gathered),
@@ -216,7 +226,8 @@ def _print(outcome: Run) -> None:
     print(
         f"hosts={outcome.hosts:>6} workers={outcome.workers} instances/request={outcome.num_instances:>3}  "
         f"{outcome.placements_per_s:>8.1f} placements/s  p50 {outcome.p50_ms:>7.2f} ms  "
-        f"p99 {outcome.p99_ms:>7.2f} ms  conflicts {outcome.claim_conflicts}  "
+        f"p99 {outcome.p99_ms:>7.2f} ms  cpu/placement {outcome.cpu_ms_per_placement:>6.3f} ms  "
+        f"conflicts {outcome.claim_conflicts}  "
         f"requeries {outcome.requeries}  fallbacks {outcome.batch_fallbacks}  "
         f"no-valid-host {outcome.no_valid_host}  violations {outcome.invariant_violations}",
         file=sys.stderr if outcome else sys.stdout,

@@ -1,13 +1,18 @@
-"""The answer: allocation requests and summaries of the providers in them."""
+"""The answer: allocation requests and summaries of the providers in them.
+
+msgspec structs rather than frozen dataclasses: a search builds several of
+them per host it returns, and a struct is built in a fifth of the time
+(a frozen dataclass sets each field through object.__setattr__).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
+import msgspec
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AllocationRequest:
+
+class AllocationRequest(msgspec.Struct, frozen=True):
     """One way to satisfy the whole request: amounts per provider and class
     (the body of a claim), and which providers served which group."""
 
@@ -23,14 +28,12 @@ class AllocationRequest:
         )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResourceSummary:
+class ResourceSummary(msgspec.Struct, frozen=True):
     capacity: int
     used: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProviderSummary:
+class ProviderSummary(msgspec.Struct, frozen=True):
     uuid: str
     root_provider_uuid: str
     parent_provider_uuid: str | None
@@ -38,8 +41,7 @@ class ProviderSummary:
     traits: frozenset[str]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CandidateResult:
+class CandidateResult(msgspec.Struct, frozen=True):
     allocation_requests: tuple[AllocationRequest, ...]
     provider_summaries: tuple[ProviderSummary, ...]
 
