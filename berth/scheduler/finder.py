@@ -96,7 +96,7 @@ class SchedulerFinder(CandidateFinder):
             )
             roots = {s.root_provider_uuid for s in result.provider_summaries}
             attributes = {root: self.index.attributes(root) for root in roots}
-            fleet = int(np.count_nonzero(self.index.alive & (self.index.parent < 0)))
+            fleet = self.index.live_root_count
             truncated = request.limit is not None and len(result.allocation_requests) >= request.limit
             return CandidateView(result, attributes, fleet, truncated, self._cursor)
 
@@ -173,7 +173,7 @@ def _diagnose(index: HostIndex, request: CandidateRequest, placement: PlacementH
     ignores sharing providers and how groups combine) that is enough to
     say which resource or trait is short."""
     alive = index.alive
-    hosts = alive & (index.parent < 0)
+    hosts = index.live_roots
     checks = [c for group in request.groups for c in _group_checks(index, group)]
     checks += _placement_checks(index, placement, placement.zone)
     unmet = np.zeros(index.size, dtype=np.int64)

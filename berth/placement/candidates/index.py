@@ -143,6 +143,10 @@ class CandidateIndex:
         self._free_slots: list[int] = []
         self._next_slot = 0
         self._children_count = 0
+        # The live roots and their count, kept until a provider is stored,
+        # moved or removed (claims leave them as they are).
+        self._live_roots: np.ndarray | None = None
+        self._live_root_count = 0
 
     # -- what searches read ---------------------------------------------------
 
@@ -151,6 +155,22 @@ class CandidateIndex:
         """True when any provider has a parent (Placement takes its simpler
         paths only when none has)."""
         return self._children_count > 0
+
+    @property
+    def live_roots(self) -> np.ndarray:
+        """Mask of the live roots: the hosts. Shared between searches; do
+        not change it in place."""
+        if self._live_roots is None:
+            self._live_roots = self.alive & (self.parent < 0)
+            self._live_roots.flags.writeable = False
+            self._live_root_count = int(np.count_nonzero(self._live_roots))
+        return self._live_roots
+
+    @property
+    def live_root_count(self) -> int:
+        """How many hosts the index holds."""
+        self.live_roots
+        return self._live_root_count
 
     @property
     def sharing(self) -> np.ndarray:
@@ -262,6 +282,7 @@ class CandidateIndex:
         return slot
 
     def _grow(self, size: int) -> None:
+        self._live_roots = None
         old = self.size
         self.size = size
         self.uuids.extend([None] * (size - old))
@@ -280,6 +301,7 @@ class CandidateIndex:
         """Take a provider out of every column; its slot stays allocated."""
         if not self.alive[slot]:
             return
+        self._live_roots = None
         self.alive[slot] = False
         self.uuids[slot] = None
         for column in self.resources.values():
@@ -304,6 +326,7 @@ class CandidateIndex:
 
     def _store(self, slot: int, snapshot: ProviderSnapshot) -> None:
         self._vacate(slot)
+        self._live_roots = None
         self.alive[slot] = True
         self.uuids[slot] = snapshot.uuid
         root = self.slot_of[snapshot.root_provider_uuid]

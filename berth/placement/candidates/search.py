@@ -210,11 +210,11 @@ class Search:
 
     def _anchor_filter(self) -> np.ndarray:
         """Roots a candidate may be anchored at (root_required, 1.35)."""
-        mask = self.index.alive & (self.index.parent < 0)
+        mask = self.index.live_roots
         if self.anchors_within is not None:
-            mask &= self.anchors_within
+            mask = mask & self.anchors_within
         if not self.request.root_traits.is_empty:
-            mask &= self.masks.having_traits(self.request.root_traits)
+            mask = mask & self.masks.having_traits(self.request.root_traits)
             if not mask.any():
                 raise NoCandidates
         return mask

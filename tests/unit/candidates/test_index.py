@@ -57,6 +57,9 @@ def describe(index: CandidateIndex) -> dict:
         "columns": {key: members for key, members in columns.items() if members},
         "trees": trees,
         "has_trees": index.has_trees,
+        # Cached between searches: must follow every change of shape.
+        "live_roots": {uuid(s) for s in np.flatnonzero(index.live_roots).tolist()},
+        "live_root_count": index.live_root_count,
         # A vacated slot holds nothing a search could pick up.
         "ghosts": [
             name for name, column in index.resources.items()
