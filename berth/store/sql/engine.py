@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
         # One shared connection is the only way threads see one in-memory DB.
         poolclass=StaticPool if in_memory else None,
+        # A file's connections are kept by their threads (KeptConnections):
+        # no bound on how many are out at once, which would make the
+        # thread after the bound wait for another one to end.
+        **({} if in_memory else {"max_overflow": -1}),
     )
     _take_over_sqlite_transactions(engine, checkpoints_in_background=not in_memory)
     return engine
@@ -214,6 +219,82 @@ class Checkpointer:
         thread.join()
 
 
+class _Kept:
+    """A thread's connection, and whether a transaction is using it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.pid = os.getpid()
+        self.busy = False
+
+    def usable(self) -> bool:
+        return self.pid == os.getpid() and not self.connection.closed and not self.connection.invalidated
+
+    def close(self) -> None:
+        # Never in a forked child: the connection is its parent's.
+        if self.pid == os.getpid() and not self.connection.closed:
+            try:
+                self.connection.close()
+            except Exception as exc:  # at interpreter exit the pool may be gone
+                LOG.debug("closing a kept connection: %s", exc)
+
+    def __del__(self) -> None:
+        # The thread that kept it has ended.
+        self.close()
+
+
+# Connections a forked child inherited from its parent's threads: held here
+# so that the child never closes them (that is the parent's to do).
+_INHERITED: list[_Kept] = []
+
+
+class KeptConnections:
+    """One connection per thread, kept between its transactions (SQLite
+    files only).
+
+    Taking a connection from SQLAlchemy's pool and giving it back costs
+    about 35 µs, more than a short SQLite transaction, and a scheduler runs
+    two per placement. A connection to a SQLite file is only an open file,
+    so each thread keeps one; PostgreSQL's are server processes, which the
+    pool bounds. A transaction begun while the thread's connection is in
+    one (a nested transaction) takes one from the pool, as before.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+        self._every: weakref.WeakSet[_Kept] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept.busy:
+            with self.engine.connect() as connection:
+                yield connection
+            return
+        if kept is None or not kept.usable():
+            if kept is not None and kept.pid != os.getpid():
+                _INHERITED.append(kept)
+            elif kept is not None:
+                kept.close()
+            kept = self._local.kept = _Kept(self.engine.connect())
+            with self._lock:
+                self._every.add(kept)
+        kept.busy = True
+        try:
+            yield kept.connection
+        finally:
+            kept.busy = False
+
+    def close(self) -> None:
+        with self._lock:
+            every = list(self._every)
+        for kept in every:
+            kept.close()
+        self._local = threading.local()
+
+
 class Database:
     """An engine and the two kinds of transaction berth uses."""
 
@@ -224,13 +305,18 @@ class Database:
         path = sqlite_path(url)
         self.writers = WriterQueue(path) if path is not None else None
         self.checkpointer = Checkpointer(path) if path is not None else None
+        # An in-memory database already shares one connection (StaticPool).
+        self.kept = KeptConnections(self.engine) if path is not None else None
+
+    def _connection(self) -> contextlib.AbstractContextManager[Connection]:
+        return self.kept.connection() if self.kept is not None else self.engine.connect()
 
     @contextlib.contextmanager
     def reading(self, snapshot: bool = False) -> Iterator[Connection]:
         """A read transaction. On PostgreSQL each statement sees the latest
         commits unless ``snapshot`` asks for one view of the whole
         transaction (REPEATABLE READ); SQLite always gives one view."""
-        with _translated_errors(), self.engine.connect() as connection:
+        with _translated_errors(), self._connection() as connection:
             if snapshot and not self.is_sqlite:
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
@@ -239,7 +325,7 @@ class Database:
     @contextlib.contextmanager
     def writing(self) -> Iterator[Connection]:
         turn = self.writers.turn() if self.writers is not None else contextlib.nullcontext()
-        with _translated_errors(), self.engine.connect() as connection:
+        with _translated_errors(), self._connection() as connection:
             connection.info["berth_writing"] = True
             try:
                 # The turn covers BEGIN to COMMIT only: taking a connection
@@ -257,6 +343,8 @@ class Database:
     def dispose(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
+        if self.kept is not None:
+            self.kept.close()
         self.engine.dispose()
         if self.writers is not None:
             self.writers.close()
