@@ -20,7 +20,9 @@ capacity-invariant violations found in the store after the run.
 
 With ``--json`` the last line is one JSON object: the single-instance run's
 figures at the top level (hosts, workers, placements_per_s, p50_ms, p99_ms,
-claim_conflicts, invariant_violations, ...) and every run under "runs".
+claim_conflicts, invariant_violations, ...), every run under "runs", and
+the machine's speed before and after (bench/support.py reference_speed)
+under "reference_rounds_per_s".
 Figures on this machine are recorded in docs/benchmarks.md.
 """
 
@@ -42,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.support import reference_speed  # noqa: E402
 from berth.config import SchedulerSettings  # noqa: E402
 from berth.placement.model import Inventory, ProviderRegistration  # noqa: E402
 from berth.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulingHints  # noqa: E402
@@ -251,6 +254,8 @@ def main() -> None:
     worker_counts = args.workers or [1, 4]
     modes = {"single": [1], "multi": [MULTI], "both": [1, MULTI]}[args.mode]
     runs = []
+    speed_before = reference_speed()
+    print(f"reference loop: {speed_before} rounds/s on one core", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="berth-schedule-") as tmp:
         workdir = Path(tmp)
         for hosts in sizes:
@@ -266,10 +271,15 @@ def main() -> None:
                     )
                     _print(outcome)
                     runs.append(outcome)
+    speed_after = reference_speed()
+    print(f"reference loop: {speed_after} rounds/s on one core", file=sys.stderr)
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} CPUs", file=sys.stderr)
     if args.json:
         top = next((r for r in runs if r.num_instances == 1), runs[-1])
-        print(json.dumps({**dataclasses.asdict(top), "runs": [dataclasses.asdict(r) for r in runs]}))
+        print(json.dumps({
+            **dataclasses.asdict(top), "runs": [dataclasses.asdict(r) for r in runs],
+            "reference_rounds_per_s": [speed_before, speed_after],
+        }))
 
 
 if __name__ == "__main__":

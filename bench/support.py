@@ -24,6 +24,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def reference_speed(seconds: float = 1.0) -> int:
+    """Rounds per second of a fixed pure-Python loop on one core: how fast
+    this machine runs Python at the moment. Its speed changes with what
+    else its host runs (by half, at times), so runs of a benchmark are
+    compared alongside this figure."""
+    rounds = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        total = 0
+        for number in range(1000):
+            total += number * number
+        rounds += 1
+    return round(rounds / (time.perf_counter() - started))
+
+
 def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 
