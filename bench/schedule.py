@@ -15,7 +15,7 @@ machine whose speed varies: it does not count time a worker waited for a
 core), claim conflicts, requeries and batch fallbacks, and
 capacity-invariant violations found in the store after the run.
 
-    python bench/schedule.py                                  # N = 1,000 and 10,000; W = 1 and 4
+    python bench/schedule.py                                  # N = 1,000 and 10,000; W = 1, 2 and 4
     python bench/schedule.py --hosts 10000 --workers 4 --json  # one N, one W
 
 With ``--json`` the last line is one JSON object: the single-instance run's
@@ -251,7 +251,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = args.hosts or [1000, 10000]
-    worker_counts = args.workers or [1, 4]
+    # 2: one worker per core on the two-core machine the figures come from.
+    worker_counts = args.workers or [1, 2, 4]
     modes = {"single": [1], "multi": [MULTI], "both": [1, MULTI]}[args.mode]
     runs = []
     speed_before = reference_speed()
