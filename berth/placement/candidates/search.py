@@ -140,6 +140,38 @@ def _random() -> np.random.Generator:
     return _RANDOMNESS.generator
 
 
+# Below this share of slots set, a sample is drawn from the list of set
+# slots rather than by drawing slots at random and keeping the set ones.
+_DENSE_ENOUGH_TO_DRAW = 0.05
+
+
+def _sample(mask: np.ndarray, wanted: int) -> np.ndarray:
+    """Up to ``wanted`` of the slots set in ``mask``, uniformly at random
+    without replacement, in random order.
+
+    When many slots are set (a fleet with room, the common case), slots
+    drawn at random and kept when set, each kept once, are such a sample
+    at the cost of the sample: listing the set slots of a 10,000-host mask
+    first costs more than the rest of a search's sampling.
+    """
+    count = int(np.count_nonzero(mask))
+    rng = _random()
+    if count <= wanted:
+        return rng.permutation(np.flatnonzero(mask))
+    if count < _DENSE_ENOUGH_TO_DRAW * len(mask):
+        return rng.choice(np.flatnonzero(mask), wanted, replace=False)
+    kept: dict[int, None] = {}
+    # Enough draws to find ``wanted`` set slots about twice over.
+    draws_per_round = 2 * wanted * len(mask) // count + 8
+    while len(kept) < wanted:
+        draws = rng.integers(0, len(mask), draws_per_round)
+        for slot in draws[mask[draws]].tolist():
+            kept[slot] = None  # the first draw of a slot decides its place
+            if len(kept) == wanted:
+                break
+    return np.fromiter(kept, dtype=np.int64, count=wanted)
+
+
 class Search:
     """One search over one index. Not shared between threads."""
 
@@ -166,18 +198,18 @@ class Search:
         anchors = self.index.alive.copy()
         for group in groups:
             anchors &= group.anchors
-        order = np.flatnonzero(anchors)
         wanted = limit
         if max_candidates and (wanted is None or max_candidates < wanted):
             wanted = max_candidates
         whole = self._each_provider_alone(groups)
-        if randomize:
-            if whole and wanted is not None and wanted < len(order):
-                # Each anchor is exactly one candidate, so a random sample
-                # of ``wanted`` anchors is the shuffled order cut short, at
-                # a fraction of the cost of shuffling every anchor.
-                order = _random().choice(order, wanted, replace=False)
-            else:
+        if randomize and whole and wanted is not None:
+            # Each anchor is exactly one candidate, so a random sample of
+            # ``wanted`` anchors is the shuffled order cut short, at a
+            # fraction of the cost of shuffling every anchor.
+            order = _sample(anchors, wanted)
+        else:
+            order = np.flatnonzero(anchors)
+            if randomize:
                 order = _random().permutation(order)
         if whole:
             found = self._whole_providers(groups[0], order[:wanted])
