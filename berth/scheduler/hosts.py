@@ -120,6 +120,9 @@ class HostIndex(CandidateIndex):
         self.cell_codes: dict[str, int] = {}
         # Per slot, the code of its provider's cell; -1 for none.
         self.cell_column = np.full(self.size, -1, dtype=np.int32)
+        # Kept until the next apply (a claim changes neither).
+        self._cell_masks: dict[int, np.ndarray] = {}
+        self._attributes: dict[str, HostAttributes] = {}
 
     def _grow(self, size: int) -> None:
         super()._grow(size)
@@ -129,6 +132,8 @@ class HostIndex(CandidateIndex):
 
     def apply(self, changed: Iterable[ProviderSnapshot], removed: Iterable[str]) -> None:
         changed, removed = list(changed), list(removed)
+        self._cell_masks.clear()
+        self._attributes.clear()
         for uuid in removed:
             slot = self.slot_of.get(uuid)
             if slot is not None:
@@ -147,16 +152,24 @@ class HostIndex(CandidateIndex):
                 self.cell_column[slot] = code
 
     def in_cell(self, cell: str) -> np.ndarray:
-        """Mask of the live providers in ``cell``."""
+        """Mask of the live providers in ``cell``. Shared between searches;
+        do not change it in place."""
         code = self.cell_codes.get(cell)
         if code is None:
             return np.zeros(self.size, dtype=bool)
-        return (self.cell_column == code) & self.alive
+        mask = self._cell_masks.get(code)
+        if mask is None:
+            mask = self._cell_masks[code] = (self.cell_column == code) & self.alive
+            mask.flags.writeable = False
+        return mask
 
     def attributes(self, uuid: str) -> HostAttributes:
-        slot = self.slot_of.get(uuid)
-        aggregates = self.aggregates[slot] if slot is not None else frozenset()
-        return HostAttributes(self.cells.get(uuid), aggregates)
+        found = self._attributes.get(uuid)
+        if found is None:
+            slot = self.slot_of.get(uuid)
+            aggregates = self.aggregates[slot] if slot is not None else frozenset()
+            found = self._attributes[uuid] = HostAttributes(self.cells.get(uuid), aggregates)
+        return found
 
 
 def _host_of(allocation: AllocationRequest, roots: Mapping[str, str], sharing: set[str]) -> str:

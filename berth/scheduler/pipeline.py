@@ -147,17 +147,18 @@ class Ranking:
             remaining, judged = kept, kept_hosts
             if not remaining:
                 return
-        for position in remaining:
-            self._set_passing(position, True)
         weighers = self.pipeline.weighers
         if len(remaining) == 1:
-            # After a placement usually one host is judged again: a scalar
-            # column costs a fraction of numpy's fancy indexing.
+            # After a placement usually one host is judged again: scalars
+            # cost a fraction of numpy's fancy indexing.
             position = remaining[0]
+            self._set_passing(position, True)
             self.refused_by[position] = -1
             if weighers:
                 self.raw[:, position] = [w.weigh(judged, ctx)[0] for w in weighers]
             return
+        self.passing[remaining] = True
+        self._live_positions = None
         self.refused_by[remaining] = -1
         if weighers:
             self.raw[:, remaining] = [w.weigh(judged, ctx) for w in weighers]

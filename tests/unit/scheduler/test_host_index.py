@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from berth.placement.model import Inventory, ProviderSnapshot
 from berth.scheduler.hosts import HostIndex
 
 
-def _host(uuid: str, cell: str | None) -> ProviderSnapshot:
+def _host(uuid: str, cell: str | None, aggregates: frozenset[str] = frozenset()) -> ProviderSnapshot:
     return ProviderSnapshot(
         uuid=uuid, name=uuid, generation=1, root_provider_uuid=uuid, parent_provider_uuid=None,
-        inventories={"VCPU": Inventory("VCPU", 8)}, usages={}, traits=frozenset(), aggregates=frozenset(),
+        inventories={"VCPU": Inventory("VCPU", 8)}, usages={}, traits=frozenset(), aggregates=aggregates,
         cell=cell,
     )
 
@@ -40,3 +41,19 @@ def test_a_complete_reload_forgets_every_cell():
     index.apply([_host("a", "c1")], [])
     index.replace_all([_host("b", "c2")])
     assert _in_cell(index, "c1") == set() and _in_cell(index, "c2") == {"b"}
+
+
+def test_cell_masks_and_attributes_kept_between_searches_follow_every_change():
+    index = HostIndex()
+    index.apply([_host("a", "c1", frozenset({"agg-1"})), _host("b", "c1")], [])
+    assert _in_cell(index, "c1") == {"a", "b"}
+    assert index.attributes("a").cell == "c1" and index.attributes("a").aggregates == {"agg-1"}
+    index.apply([_host("a", "c2", frozenset({"agg-2"}))], ["b"])
+    assert _in_cell(index, "c1") == set() and _in_cell(index, "c2") == {"a"}
+    assert index.attributes("a").cell == "c2" and index.attributes("a").aggregates == {"agg-2"}
+    assert index.attributes("b").cell is None
+    # A claim changes no cell: the feed's usages leave both as they were.
+    index.add_usages({"a": {"VCPU": 2}})
+    assert _in_cell(index, "c2") == {"a"}
+    with pytest.raises(ValueError):
+        index.in_cell("c2")[0] = True  # shared between searches: read-only
