@@ -147,6 +147,7 @@ class CandidateIndex:
         # moved or removed (claims leave them as they are).
         self._live_roots: np.ndarray | None = None
         self._live_root_count = 0
+        self._live_sharing: np.ndarray | None = None
 
     # -- what searches read ---------------------------------------------------
 
@@ -164,6 +165,9 @@ class CandidateIndex:
             self._live_roots = self.alive & (self.parent < 0)
             self._live_roots.flags.writeable = False
             self._live_root_count = int(np.count_nonzero(self._live_roots))
+            sharing = self.sharing & self.alive
+            sharing.flags.writeable = False
+            self._live_sharing = sharing if sharing.any() else None
         return self._live_roots
 
     @property
@@ -175,6 +179,14 @@ class CandidateIndex:
     @property
     def sharing(self) -> np.ndarray:
         return self.trait_column(SHARING_TRAIT)
+
+    @property
+    def live_sharing(self) -> np.ndarray | None:
+        """Mask of the live sharing providers, or None when there is none
+        (most fleets): kept like live_roots. Do not change it in place."""
+        if self._live_roots is None:
+            self.live_roots  # computes both
+        return self._live_sharing
 
     def trait_column(self, trait: str) -> np.ndarray:
         column = self.trait_columns.get(trait)

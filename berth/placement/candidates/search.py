@@ -182,7 +182,9 @@ class Search:
         self.request = request
         self.anchors_within = anchors_within
         self.masks = _Masks(index)
-        self.sharing = index.sharing & index.alive
+        live_sharing = index.live_sharing
+        self.any_sharing = live_sharing is not None
+        self.sharing = live_sharing if live_sharing is not None else np.zeros(index.size, dtype=bool)
         self.has_trees = index.has_trees
         self._anchors_of_sharing: dict[int, np.ndarray] = {}
         self._ancestors: dict[int, frozenset[int]] = {}
@@ -253,7 +255,7 @@ class Search:
 
     def _search_group(self, group: RequestGroup, anchor_filter: np.ndarray) -> _GroupSearch:
         index, masks = self.index, self.masks
-        spreads = not group.single_provider and (self.has_trees or bool(self.sharing.any()))
+        spreads = not group.single_provider and (self.has_trees or self.any_sharing)
         tree_root = None
         if group.in_tree is not None:
             slot = index.slot_of.get(group.in_tree)
@@ -296,7 +298,9 @@ class Search:
             # also overflow the columns' integers.
             if column is None or amount > MAX_INT:
                 raise NoCandidates
-            fits = column.fits(amount) & index.alive
+            # Only live slots are present in a column (a vacated slot's
+            # columns are cleared): no need to narrow to the live ones.
+            fits = column.fits(amount)
             if tree_root is not None:
                 fits &= index.root == tree_root
             if not fits.any():
@@ -319,7 +323,8 @@ class Search:
             providers &= giver
         search.eligible = providers
         anchors = self.index.roots_of_mask(providers)
-        search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]
+        if self.any_sharing:
+            search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]
         for slot in search.sharing_eligible:
             anchors |= self._sharing_anchors(slot)
         return anchors

@@ -60,6 +60,10 @@ def describe(index: CandidateIndex) -> dict:
         # Cached between searches: must follow every change of shape.
         "live_roots": {uuid(s) for s in np.flatnonzero(index.live_roots).tolist()},
         "live_root_count": index.live_root_count,
+        "live_sharing": (
+            None if index.live_sharing is None
+            else {uuid(s) for s in np.flatnonzero(index.live_sharing).tolist()}
+        ),
         # A vacated slot holds nothing a search could pick up.
         "ghosts": [
             name for name, column in index.resources.items()
