@@ -126,28 +126,14 @@ class Ranking:
     def _judge(self, positions: list[int], metrics: FilterMetrics | None = None) -> None:
         """Every filter, in order, on the hosts at ``positions`` still in
         the pass; then every weigher on those that passed them all."""
-        ctx = self.ctx
         if metrics is not None:
             metrics.judged(len(positions))
         remaining, judged = positions, [self.hosts[p] for p in positions]
-        for number, host_filter in enumerate(self.pipeline.filters):
-            statuses = host_filter.check(judged, ctx)
-            if statuses.count(PASS) == len(statuses):
-                continue  # the usual case: the filter's hint is not in use
-            kept, kept_hosts = [], []
-            for position, host, status in zip(remaining, judged, statuses):
-                if status.fits:
-                    kept.append(position)
-                    kept_hosts.append(host)
-                    continue
-                if metrics is not None:
-                    metrics.removed_by(host_filter.name, status.reason)
-                self._set_passing(position, False)
-                self.refused_by[position] = number
-            remaining, judged = kept, kept_hosts
+        for number in range(len(self.pipeline.filters)):
+            remaining, judged = self._filter(number, remaining, judged, metrics)
             if not remaining:
                 return
-        weighers = self.pipeline.weighers
+        ctx, weighers = self.ctx, self.pipeline.weighers
         if len(remaining) == 1:
             # After a placement usually one host is judged again: scalars
             # cost a fraction of numpy's fancy indexing.
@@ -163,6 +149,27 @@ class Ranking:
         if weighers:
             self.raw[:, remaining] = [w.weigh(judged, ctx) for w in weighers]
 
+    def _filter(
+        self, number: int, positions: list[int], hosts: list[HostState], metrics: FilterMetrics | None = None,
+    ) -> tuple[list[int], list[HostState]]:
+        """Filter ``number`` on ``hosts`` (at ``positions``): the positions
+        and hosts it lets through. Those it refuses leave the pass."""
+        host_filter = self.pipeline.filters[number]
+        statuses = host_filter.check(hosts, self.ctx)
+        if statuses.count(PASS) == len(statuses):
+            return positions, hosts  # the usual case: the filter's hint is not in use
+        kept, kept_hosts = [], []
+        for position, host, status in zip(positions, hosts, statuses):
+            if status.fits:
+                kept.append(position)
+                kept_hosts.append(host)
+                continue
+            if metrics is not None:
+                metrics.removed_by(host_filter.name, status.reason)
+            self._set_passing(position, False)
+            self.refused_by[position] = number
+        return kept, kept_hosts
+
     def _rejudge_scoped(self, positions: list[int]) -> None:
         """Request-scoped filters only: hosts another placement may have
         changed the answer for. A host one of them refused is judged
@@ -172,18 +179,11 @@ class Ranking:
         if again:
             self._judge(again)
         remaining = [p for p, number in zip(positions, refused) if number < 0]
+        hosts = [self.hosts[p] for p in remaining]
         for number in self._scoped:
             if not remaining:
                 return
-            statuses = self.pipeline.filters[number].check([self.hosts[p] for p in remaining], self.ctx)
-            kept = []
-            for position, status in zip(remaining, statuses):
-                if status.fits:
-                    kept.append(position)
-                else:
-                    self._set_passing(position, False)
-                    self.refused_by[position] = number
-            remaining = kept
+            remaining, hosts = self._filter(number, remaining, hosts)
 
     def place(self, position: int, allocation: AllocationRequest) -> None:
         """An instance went to ``hosts[position]`` with ``allocation``."""

@@ -157,23 +157,29 @@ class CandidateIndex:
         paths only when none has)."""
         return self._children_count > 0
 
+    def _keep_live_masks(self) -> None:
+        """Compute what live_roots, live_root_count and live_sharing
+        return, once per change of shape."""
+        if self._live_roots is not None:
+            return
+        self._live_roots = self.alive & (self.parent < 0)
+        self._live_roots.flags.writeable = False
+        self._live_root_count = int(np.count_nonzero(self._live_roots))
+        sharing = self.sharing & self.alive
+        sharing.flags.writeable = False
+        self._live_sharing = sharing if sharing.any() else None
+
     @property
     def live_roots(self) -> np.ndarray:
         """Mask of the live roots: the hosts. Shared between searches; do
         not change it in place."""
-        if self._live_roots is None:
-            self._live_roots = self.alive & (self.parent < 0)
-            self._live_roots.flags.writeable = False
-            self._live_root_count = int(np.count_nonzero(self._live_roots))
-            sharing = self.sharing & self.alive
-            sharing.flags.writeable = False
-            self._live_sharing = sharing if sharing.any() else None
+        self._keep_live_masks()
         return self._live_roots
 
     @property
     def live_root_count(self) -> int:
         """How many hosts the index holds."""
-        self.live_roots
+        self._keep_live_masks()
         return self._live_root_count
 
     @property
@@ -184,8 +190,7 @@ class CandidateIndex:
     def live_sharing(self) -> np.ndarray | None:
         """Mask of the live sharing providers, or None when there is none
         (most fleets): kept like live_roots. Do not change it in place."""
-        if self._live_roots is None:
-            self.live_roots  # computes both
+        self._keep_live_masks()
         return self._live_sharing
 
     def trait_column(self, trait: str) -> np.ndarray:
