@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+import sqlite3
 import threading
 
 import pytest
@@ -152,3 +153,53 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_open(dat
     with database.reading() as conn:
         assert id(_driver(conn)) == parents
         assert _class_names(conn) == {"CUSTOM_FROM_CHILD", "CUSTOM_FROM_PARENT"}
+
+
+def _add_class_on_driver(conn, name: str) -> None:
+    _driver(conn).execute(
+        "INSERT INTO resource_classes (name, created_at) VALUES (?, ?)", (name, "2026-01-01 00:00:00.000000"),
+    )
+
+
+@pytest.mark.parametrize("through", ["driver", "sqlalchemy", "both"])
+def test_transactions_begin_and_end_on_the_driver_whichever_way_statements_run(database, through):
+    """Hot paths run their statements on the driver (prepared.py), others
+    through SQLAlchemy, which then starts a transaction of its own: each
+    way commits, rolls back on failure, and leaves neither SQLAlchemy nor
+    the driver in a transaction."""
+
+    def add(conn, name):
+        if through in ("driver", "both"):
+            _add_class_on_driver(conn, f"{name}_D")
+        if through in ("sqlalchemy", "both"):
+            _add_class(conn, f"{name}_S")
+
+    expected = {
+        "driver": {"CUSTOM_KEPT_D"}, "sqlalchemy": {"CUSTOM_KEPT_S"}, "both": {"CUSTOM_KEPT_D", "CUSTOM_KEPT_S"},
+    }[through]
+    with pytest.raises(RuntimeError):
+        with database.writing() as conn:
+            add(conn, "CUSTOM_GONE")
+            assert _driver(conn).in_transaction
+            raise RuntimeError("the caller gives up")
+    assert not conn.in_transaction() and not _driver(conn).in_transaction
+    with database.writing() as conn:
+        add(conn, "CUSTOM_KEPT")
+    assert not conn.in_transaction() and not _driver(conn).in_transaction
+    with database.reading() as conn:
+        assert _class_names(conn) == expected
+    assert not conn.in_transaction() and not _driver(conn).in_transaction
+
+
+def test_a_write_transaction_holds_the_write_lock_from_its_start(database):
+    """BEGIN IMMEDIATE: another connection cannot write while a write
+    transaction is open, even before its first statement."""
+    other = sqlite3.connect(database.engine.url.database, timeout=0, isolation_level=None)
+    try:
+        with database.writing():
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()

@@ -92,11 +92,16 @@ def _take_over_sqlite_transactions(engine: Engine, checkpoints_in_background: bo
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
+        driver = connection.connection.driver_connection
+        if driver.in_transaction:
+            # Begun on the driver already (_driver_transaction); SQLAlchemy
+            # is only catching up with it on its first statement.
+            return
         mode = "IMMEDIATE" if connection.info.get("berth_writing") else "DEFERRED"
         # Straight to the driver: SQLAlchemy has no transaction to track
         # here (pysqlite's own handling is off), and its execution path
         # would cost more than the BEGIN itself.
-        connection.connection.driver_connection.execute(f"BEGIN {mode}")
+        driver.execute(f"BEGIN {mode}")
 
 
 class WriterQueue:
@@ -167,7 +172,8 @@ class Checkpointer:
     def committed(self) -> None:
         if self._started_by != os.getpid():
             self._start()
-        self._commits.set()
+        if not self._commits.is_set():  # set() takes a lock even when set
+            self._commits.set()
 
     def _start(self) -> None:
         with self._lock:
@@ -319,7 +325,7 @@ class Database:
         with _translated_errors(), self._connection() as connection:
             if snapshot and not self.is_sqlite:
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
+            with self._transaction(connection, "DEFERRED"):
                 yield connection
 
     @contextlib.contextmanager
@@ -331,7 +337,7 @@ class Database:
                 # The turn covers BEGIN to COMMIT only: taking a connection
                 # from the pool and giving it back need no turn, and every
                 # writer waits for the one in its turn.
-                with turn, connection.begin():
+                with turn, self._transaction(connection, "IMMEDIATE"):
                     yield connection
                     # Stamp the change feed last, just before commit.
                     changes.flush(connection)
@@ -339,6 +345,11 @@ class Database:
                 connection.info.pop("berth_writing", None)
         if self.checkpointer is not None:
             self.checkpointer.committed()
+
+    def _transaction(self, connection: Connection, mode: str) -> contextlib.AbstractContextManager[None]:
+        if self.kept is None:
+            return connection.begin()
+        return _driver_transaction(connection, mode)
 
     def dispose(self) -> None:
         if self.checkpointer is not None:
@@ -348,6 +359,40 @@ class Database:
         self.engine.dispose()
         if self.writers is not None:
             self.writers.close()
+
+
+@contextlib.contextmanager
+def _driver_transaction(connection: Connection, mode: str) -> Iterator[None]:
+    """A SQLite transaction begun and ended on the driver connection.
+
+    Works around SQLAlchemy's transaction bookkeeping (its begin and
+    commit, their events and context managers), which costs more than a
+    short SQLite transaction's BEGIN and COMMIT together; a scheduler runs
+    two transactions per placement. Statements run through SQLAlchemy
+    start its own transaction on the first of them (autobegin): the
+    ``begin`` listener then finds the driver's already begun, and the end
+    goes through SQLAlchemy so that it forgets its transaction too.
+    """
+    driver = connection.connection.driver_connection
+    try:
+        driver.execute(f"BEGIN {mode}")
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(f"BEGIN {mode}", (), exc, sqlite3.Error) from exc
+    try:
+        yield
+    except BaseException:
+        if connection.in_transaction():
+            connection.rollback()
+        elif driver.in_transaction:
+            driver.rollback()
+        raise
+    if connection.in_transaction():
+        connection.commit()
+        return
+    try:
+        driver.commit()
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
 
 
 # PostgreSQL error codes that mean "another transaction got there first".
