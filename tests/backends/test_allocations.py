@@ -106,6 +106,18 @@ def test_replacing_allocations_frees_the_old_ones(store, compute):
     assert store.get_provider_usages(compute.uuid).usages["VCPU"] == 4
 
 
+def test_a_claim_is_judged_without_the_allocations_it_replaces(store, compute):
+    first, second = new_uuid(), new_uuid()
+    store.write_allocations([
+        claim(first, {compute.uuid: {"DISK_GB": 50}}), claim(second, {compute.uuid: {"DISK_GB": 50}}),
+    ])  # the provider's disk is full
+    # 50 + 50 fits only when first's own 50 are not counted against it.
+    store.write_allocations([claim(first, {compute.uuid: {"DISK_GB": 50, "VCPU": 1}}, generation=1)])
+    with pytest.raises(errors.CapacityExceeded):
+        store.write_allocations([claim(new_uuid(), {compute.uuid: {"DISK_GB": 10}})])
+    assert store.get_provider_usages(compute.uuid).usages == {"VCPU": 1, "DISK_GB": 100}
+
+
 def test_move_between_consumers_like_a_migration(store, compute):
     target = provider(store, "target")
     inventory(store, target, VCPU=4)

@@ -169,7 +169,7 @@ def test_commits_reach_the_database_file_in_the_background(tmp_path):
 
 def test_the_sql_feed_reads_only_usages_after_claims(tmp_path):
     """A provider that only claims changed since the cursor comes back as a
-    UsageChange (two reads of the store, not the five of a snapshot); one
+    UsageChange (one read of the store, not the five of a snapshot); one
     whose traits or inventories changed as well comes back whole."""
     from berth.store import open_store
     from tests.support.builders import claim, inventory, new_uuid, provider
@@ -216,5 +216,69 @@ def test_migration_0006_starts_every_shape_at_the_providers_last_change(tmp_path
             command.upgrade(config, "head")
             shape_seq, = connection.execute(sa.text("SELECT shape_seq FROM resource_providers")).one()
         assert shape_seq == 7
+    finally:
+        database.dispose()
+
+
+def test_the_sql_feed_reads_tombstones_only_when_a_provider_was_deleted_since_the_cursor(tmp_path):
+    """A reader whose cursor is not behind the last deletion skips the
+    tombstones (one query fewer per read), and one that is behind it reads
+    them."""
+    from berth.store import open_store
+    from tests.support.builders import claim, inventory, new_uuid, provider
+
+    store = open_store(f"sqlite:///{tmp_path / 'berth.db'}")
+    store.upgrade()
+    statements: list[str] = []
+    try:
+        host, doomed = provider(store, "host"), provider(store, "doomed")
+        inventory(store, host, VCPU=8)
+        with store.database.reading() as conn:  # this thread's kept connection
+            conn.connection.driver_connection.set_trace_callback(statements.append)
+        cursor = store.read_provider_changes(None).cursor
+        store.write_allocations([claim(new_uuid(), {host.uuid: {"VCPU": 1}})])
+        statements.clear()
+        changes = store.read_provider_changes(cursor)
+        assert [c.uuid for c in changes.usages] == [host.uuid] and changes.removed == ()
+        assert not [s for s in statements if "removed_providers" in s]
+        cursor = changes.cursor
+        store.delete_provider(doomed.uuid)
+        statements.clear()
+        changes = store.read_provider_changes(cursor)
+        assert changes.removed == (doomed.uuid,)
+        assert [s for s in statements if "removed_providers" in s]
+        statements.clear()
+        assert store.read_provider_changes(cursor).removed == (doomed.uuid,)  # read again from the same cursor
+        assert store.read_provider_changes(changes.cursor).removed == ()
+    finally:
+        store.close()
+
+
+def test_migration_0007_keeps_tombstones_written_before_it_readable(tmp_path):
+    """A reader whose cursor is older than a deletion made before the
+    upgrade must still be told of it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from berth.store.sql import changes
+    from berth.store.sql.migrate import MIGRATIONS
+
+    database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
+    try:
+        with database.writing() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0006")
+            store_id, = connection.execute(sa.text("SELECT store_id FROM change_counter")).one()
+            connection.execute(sa.text("UPDATE change_counter SET seq = 9"))
+            connection.execute(sa.text(
+                "INSERT INTO removed_providers (uuid, change_seq) VALUES ('a1b2c3d4-0000-4000-8000-000000000001', 8)"
+            ))
+            command.upgrade(config, "head")
+            removed_seq, = connection.execute(sa.text("SELECT removed_seq FROM change_counter")).one()
+            read = changes.read_changes(connection, f"{store_id}:7:0")
+        assert removed_seq == 8
+        assert read.removed == ("a1b2c3d4-0000-4000-8000-000000000001",)
     finally:
         database.dispose()

@@ -101,29 +101,43 @@ _HELD_BY_CONSUMERS = Prepared(lambda size: (
     .join(_rp, _rp.c.id == _alloc.c.resource_provider_id)
     .where(_alloc.c.consumer_id.in_(in_list("consumer", size)))
 ))
-_LOCK_PROVIDERS = Prepared(lambda size: (
-    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.generation)
-    .where(_rp.c.uuid.in_(in_list("uuid", size)))
-    .order_by(_rp.c.id)
-    .with_for_update()
-))
-_used = (
-    sa.select(sa.func.coalesce(sa.func.sum(_alloc.c.used), 0))
-    .where(
-        _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
-        _alloc.c.resource_class_id == _inv.c.resource_class_id,
+
+
+def _locked_capacities(shape: tuple[int, int]) -> sa.Select:
+    """Lock ``providers`` providers (by uuid, in id order) and read, with
+    each, its inventories and what is allocated from each one by consumers
+    other than the ``consumers`` the claim rewrites: one statement where a
+    lock and then a read of capacities would be two. A provider without
+    inventory comes back once, with nulls."""
+    providers, consumers = shape
+    others = [_alloc.c.consumer_id.not_in(in_list("consumer", consumers))] if consumers else []
+    used = (
+        sa.select(sa.func.coalesce(sa.func.sum(_alloc.c.used), 0))
+        .where(
+            _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
+            _alloc.c.resource_class_id == _inv.c.resource_class_id,
+            *others,
+        )
+        .scalar_subquery()
     )
-    .scalar_subquery()
-)
-_CAPACITIES = Prepared(lambda size: (
-    sa.select(
-        _inv.c.resource_provider_id, _rc.c.name, _inv.c.resource_class_id,
-        _inv.c.total, _inv.c.reserved, _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size,
-        _inv.c.allocation_ratio, _used,
+    return (
+        sa.select(
+            _rp.c.id, _rp.c.uuid, _rp.c.generation,
+            _rc.c.name, _inv.c.resource_class_id, _inv.c.total, _inv.c.reserved, _inv.c.min_unit,
+            _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio, used,
+        )
+        .select_from(_rp)
+        .outerjoin(_inv, _inv.c.resource_provider_id == _rp.c.id)
+        .outerjoin(_rc, _rc.c.id == _inv.c.resource_class_id)
+        .where(_rp.c.uuid.in_(in_list("uuid", providers)))
+        .order_by(_rp.c.id)
+        # PostgreSQL locks only the providers' rows (the inventories are on
+        # the nullable side of the joins).
+        .with_for_update(of=_rp)
     )
-    .join(_rc, _rc.c.id == _inv.c.resource_class_id)
-    .where(_inv.c.resource_provider_id.in_(in_list("provider", size)))
-))
+
+
+_LOCK_PROVIDERS_WITH_CAPACITIES = Prepared(_locked_capacities)
 _DELETE_ALLOCATIONS = Prepared(lambda size: (
     _alloc.delete().where(_alloc.c.consumer_id.in_(in_list("consumer", size)))
 ))
@@ -175,17 +189,34 @@ def _check_consumer_generation(claim: ConsumerClaim, row: _ConsumerRow | None) -
         )
 
 
-def _lock_providers(conn: Connection, uuids: set[str]) -> dict[str, _LockedProvider]:
-    """Lock providers in one fixed order (so two writers never deadlock)."""
+def _lock_providers(
+    conn: Connection, uuids: set[str], consumer_ids: Sequence[int]
+) -> tuple[dict[str, _LockedProvider], dict[tuple[int, str], _Capacity]]:
+    """Lock providers in one fixed order (so two writers never deadlock),
+    with their capacities and what consumers other than ``consumer_ids``
+    use of them."""
     if not uuids:
-        return {}
+        return {}, {}
     ordered = sorted(uuids)
-    records = _LOCK_PROVIDERS.rows(conn, in_values("uuid", ordered), shape=len(ordered))
-    locked = {uuid: _LockedProvider(provider_id, uuid, generation) for provider_id, uuid, generation in records}
+    records = _LOCK_PROVIDERS_WITH_CAPACITIES.rows(
+        conn, {**in_values("uuid", ordered), **in_values("consumer", consumer_ids)},
+        shape=(len(ordered), len(consumer_ids)),
+    )
+    locked: dict[str, _LockedProvider] = {}
+    capacities: dict[tuple[int, str], _Capacity] = {}
+    for (
+        provider_id, uuid, generation, name, class_id, total, reserved, min_unit, max_unit, step_size, ratio, used,
+    ) in records:
+        if uuid not in locked:
+            locked[uuid] = _LockedProvider(provider_id, uuid, generation)
+        if name is not None:
+            capacities[(provider_id, name)] = _Capacity(
+                class_id, Inventory(name, total, reserved, min_unit, max_unit, step_size, ratio), int(used),
+            )
     missing = uuids - locked.keys()
     if missing:
         raise errors.ResourceProviderNotFound(sorted(missing)[0])
-    return locked
+    return locked, capacities
 
 
 def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None:
@@ -202,10 +233,10 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
     # Placement bumps the providers a claim allocates from, and the ones a
     # cleared consumer gave back.
     bumped_uuids = wanted_uuids | {uuid for consumer_id, uuid in held if consumer_id in cleared_ids}
-    locked = _lock_providers(conn, bumped_uuids | {uuid for _, uuid in held})
+    locked, capacities = _lock_providers(conn, bumped_uuids | {uuid for _, uuid in held}, consumer_ids)
     if consumer_ids:
         _DELETE_ALLOCATIONS.run(conn, in_values("consumer", consumer_ids), shape=len(consumer_ids))
-    capacities = _capacities(conn, claims, locked)
+    _check_classes_exist(conn, claims, capacities)
     _check_fit(claims, locked, capacities)
     _write_claims(conn, claims, consumer_rows, locked, capacities)
     # The providers are locked (SQLite: the write lock; PostgreSQL: FOR
@@ -217,30 +248,15 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
     )
 
 
-def _capacities(
-    conn: Connection, claims: Sequence[ConsumerClaim], locked: dict[str, _LockedProvider]
-) -> dict[tuple[int, str], _Capacity]:
-    """The inventories of the providers the claims allocate from, with what
-    others use of each (the claimed consumers' old allocations are already
-    deleted). Raises ResourceClassNotFound for a class that does not exist."""
-    provider_ids = sorted({locked[rp].id for c in claims for rp in c.allocations})
-    if not provider_ids:
-        return {}
-    found = {
-        (provider_id, name): _Capacity(
-            class_id,
-            Inventory(name, total, reserved, min_unit, max_unit, step_size, allocation_ratio),
-            int(used),
-        )
-        for provider_id, name, class_id, total, reserved, min_unit, max_unit, step_size, allocation_ratio, used
-        in _CAPACITIES.rows(conn, in_values("provider", provider_ids), shape=len(provider_ids))
-    }
-    known = {name for _, name in found}
+def _check_classes_exist(
+    conn: Connection, claims: Sequence[ConsumerClaim], capacities: dict[tuple[int, str], _Capacity]
+) -> None:
+    """Raises ResourceClassNotFound for a class that does not exist. A
+    class no locked provider has may still exist: the claim then fails for
+    want of inventory (_check_fit)."""
+    known = {name for _, name in capacities}
     unknown = {rc for c in claims for resources in c.allocations.values() for rc in resources} - known
-    # A class no locked provider has may still exist (the claim then fails
-    # for want of inventory) or not (ResourceClassNotFound, raised here).
     catalog.resource_class_ids(conn, unknown)
-    return found
 
 
 def _check_fit(

@@ -30,6 +30,8 @@ from berth.store.sql.clock import utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values
 
 _rp = schema.resource_providers
+_inv, _rc = schema.inventories, schema.resource_classes
+_alloc = schema.allocations
 _counter = schema.change_counter
 _removed = schema.removed_providers
 
@@ -155,6 +157,7 @@ def _bump_counter_and_horizons(conn: Connection, pending: _Pending) -> tuple[int
     if pending.catalog:
         values["catalog_seq"] = _counter.c.seq + 1
     if pending.removed:
+        values["removed_seq"] = _counter.c.seq + 1
         horizon = _counter.c.seq + 1 - TOMBSTONE_HORIZON
         values["forgotten_seq"] = sa.case(
             (horizon > _counter.c.forgotten_seq, horizon), else_=_counter.c.forgotten_seq
@@ -167,13 +170,14 @@ def _bump_counter_and_horizons(conn: Connection, pending: _Pending) -> tuple[int
 
 
 _READ_COUNTER = Prepared(lambda: sa.select(
-    _counter.c.store_id, _counter.c.seq, _counter.c.catalog_seq, _counter.c.forgotten_seq
+    _counter.c.store_id, _counter.c.seq, _counter.c.catalog_seq, _counter.c.forgotten_seq,
+    _counter.c.removed_seq,
 ).where(_counter.c.id == 1))
 _REMOVED_SINCE = Prepared(lambda: sa.select(_removed.c.uuid).where(_removed.c.change_seq > sa.bindparam("after")))
 
 
 def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
-    (store_id, seq, catalog_seq, forgotten_seq), = _READ_COUNTER.rows(conn)
+    (store_id, seq, catalog_seq, forgotten_seq, removed_seq), = _READ_COUNTER.rows(conn)
     now = _Cursor(store_id, seq, catalog_seq)
     since = _Cursor.decode(cursor_text)
     complete = (
@@ -189,54 +193,42 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
         return ProviderChanges(now.encode(), False, ())
     after = {"after": since.seq}
     reshaped = False
-    usage_only: list[tuple[int, str]] = []
-    for provider_id, uuid, shape_seq in _CHANGED.rows(conn, after):
+    usages: dict[int, dict[str, int]] = {}
+    uuids: dict[int, str] = {}
+    for provider_id, uuid, shape_seq, name, used in _CHANGED_WITH_USAGES.rows(conn, after):
         if shape_seq > since.seq:
             reshaped = True
-        else:
-            usage_only.append((provider_id, uuid))
+            continue
+        uuids[provider_id] = uuid
+        found = usages.setdefault(provider_id, {})
+        if name is not None:
+            found[name] = int(used)
     changed = _snapshots(conn, since.seq) if reshaped else ()
-    usages = _usage_changes(conn, since.seq, usage_only) if usage_only else ()
     present = {p.uuid for p in changed}
-    removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)]
+    removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)] if removed_seq > since.seq else []
     return ProviderChanges(
-        now.encode(), False, changed, tuple(u for u in removed if u not in present), usages,
+        now.encode(), False, changed, tuple(u for u in removed if u not in present),
+        tuple(UsageChange(uuids[provider_id], used) for provider_id, used in usages.items()),
     )
 
 
-# The providers changed after a cursor, and when their shape last changed:
-# which need reading whole, and which only their usages.
-_CHANGED = Prepared(lambda: (
-    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq).where(_rp.c.change_seq > sa.bindparam("after"))
+# The providers changed after a cursor, when their shape last changed (a
+# provider whose shape changed too is read whole, by _snapshots) and their
+# usages, in one query: one row per provider and class it has allocations
+# of, or one row with no class for a provider that has none.
+_CHANGED_WITH_USAGES = Prepared(lambda: (
+    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used))
+    .select_from(_rp)
+    .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
+    .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
+    .where(_rp.c.change_seq > sa.bindparam("after"))
+    .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name)
+    .order_by(_rp.c.id)
 ))
-_USAGES_OF_USAGE_ONLY = Prepared(lambda: (
-    sa.select(_alloc.c.resource_provider_id, _rc.c.name, sa.func.sum(_alloc.c.used))
-    .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
-    .where(_alloc.c.resource_provider_id.in_(
-        sa.select(_rp.c.id)
-        .where(_rp.c.change_seq > sa.bindparam("after"), _rp.c.shape_seq <= sa.bindparam("after"))
-        .scalar_subquery()
-    ))
-    .group_by(_alloc.c.resource_provider_id, _rc.c.name)
-))
-
-
-def _usage_changes(
-    conn: Connection, after_seq: int, providers: Sequence[tuple[int, str]]
-) -> tuple[UsageChange, ...]:
-    """The usages of ``providers`` (id, uuid), of which only the usages
-    changed after ``after_seq`` (one that no longer uses anything has
-    none)."""
-    usages: dict[int, dict[str, int]] = collections.defaultdict(dict)
-    for provider_id, name, used in _USAGES_OF_USAGE_ONLY.rows(conn, {"after": after_seq}):
-        usages[provider_id][name] = int(used)
-    return tuple(UsageChange(uuid, usages.get(provider_id, {})) for provider_id, uuid in providers)
 
 
 _parent = _rp.alias("parent")
 _root = _rp.alias("root")
-_inv, _rc = schema.inventories, schema.resource_classes
-_alloc = schema.allocations
 _pt, _traits = schema.provider_traits, schema.traits
 _pa = schema.provider_aggregates
 

@@ -147,7 +147,8 @@ allocations = sa.Table(
 # change feed (berth/store/sql/changes.py). ``store_id`` tells databases
 # apart, ``catalog_seq`` is the change at which a resource class was last
 # renamed or deleted, ``forgotten_seq`` the change up to which tombstones of
-# deleted providers were pruned.
+# deleted providers were pruned, ``removed_seq`` the change at which a
+# provider was last deleted (a reader behind it reads the tombstones).
 change_counter = sa.Table(
     "change_counter",
     metadata,
@@ -156,6 +157,7 @@ change_counter = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("catalog_seq", sa.BigInteger, nullable=False),
     sa.Column("forgotten_seq", sa.BigInteger, nullable=False),
+    sa.Column("removed_seq", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 removed_providers = sa.Table(
