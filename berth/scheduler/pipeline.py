@@ -117,6 +117,11 @@ class Ranking:
                 self._hosts_of_provider.setdefault(provider, []).append(position)
         # The normalisation of the last order() (None once a host is discarded).
         self._last: _Scale | None = None
+        # Hosts a placement changed the answer for, judged again when the
+        # ranking is next read (never, after a request's last instance);
+        # and whether every host must be asked the request-scoped filters.
+        self._unjudged: set[int] = set()
+        self._scoped_stale = False
         self._live_positions: np.ndarray | None = None
         self.metrics = FilterMetrics([f.name for f in pipeline.filters])
         self._judge(list(range(count)), self.metrics)
@@ -186,18 +191,30 @@ class Ranking:
             remaining, hosts = self._filter(number, remaining, hosts)
 
     def place(self, position: int, allocation: AllocationRequest) -> None:
-        """An instance went to ``hosts[position]`` with ``allocation``."""
+        """An instance went to ``hosts[position]`` with ``allocation``. The
+        hosts it touched are judged again before the ranking is next read
+        (``_settle``), not here: after a request's last instance nobody
+        reads it."""
         host = self.hosts[position]
         host.ledger.consume(allocation)
         before = self.ctx.group_hosts
         self.ctx = self.ctx.placed_on(host.uuid)
-        touched = {position}
+        self._unjudged.add(position)
         for provider in allocation.allocations:
-            touched.update(self._hosts_of_provider.get(provider, ()))
-        self._judge(sorted(touched))
+            self._unjudged.update(self._hosts_of_provider.get(provider, ()))
         if self._scoped and self.ctx.group_hosts != before:
-            self._rejudge_scoped([other for other in range(len(self.hosts)) if other not in touched])
+            self._scoped_stale = True
         self._last = None
+
+    def _settle(self) -> None:
+        """Judge again what the placements since the last read changed."""
+        if not self._unjudged:
+            return
+        touched, self._unjudged = self._unjudged, set()
+        self._judge(sorted(touched))
+        if self._scoped_stale:
+            self._scoped_stale = False
+            self._rejudge_scoped([other for other in range(len(self.hosts)) if other not in touched])
 
     def discard(self, position: int) -> None:
         """A claim on the host was refused: it is out for this request."""
@@ -228,6 +245,7 @@ class Ranking:
     def order(self, rng: random.Random) -> list[int]:
         """Positions of the live hosts: a random one of the best
         ``subset``, then the others by weight."""
+        self._settle()
         live = self._live()
         if len(live) == 0:
             return []
@@ -248,6 +266,7 @@ class Ranking:
 
     def weights(self, position: int) -> tuple[WeightDetail, ...]:
         """How ``hosts[position]``'s weight was made, among the live hosts."""
+        self._settle()
         live_now = self.passing[position] and not self.discarded[position]
         scale = self._last
         if scale is None or not live_now:
