@@ -124,7 +124,8 @@ class FilterMetrics:
         self.names = names
         self.hosts = 0
         self.removed: dict[str, int] = dict.fromkeys(names, 0)
-        self.reasons: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
+        # Only filters that removed a host have reasons (most remove none).
+        self.reasons: dict[str, collections.Counter] = {}
 
     def judged(self, hosts: int) -> None:
         """``hosts`` more hosts start the pass."""
@@ -132,14 +133,18 @@ class FilterMetrics:
 
     def removed_by(self, name: str, reason: str) -> None:
         self.removed[name] += 1
-        self.reasons[name][reason] += 1
+        reasons = self.reasons.get(name)
+        if reasons is None:
+            reasons = self.reasons[name] = collections.Counter()
+        reasons[reason] += 1
 
     def outcomes(self) -> tuple[FilterOutcome, ...]:
         outcomes = []
         remaining = self.hosts
         for name in self.names:
+            reasons = self.reasons.get(name)
             outcomes.append(FilterOutcome(
-                name, remaining, self.removed[name], tuple(self.reasons[name].most_common(5)),
+                name, remaining, self.removed[name], tuple(reasons.most_common(5)) if reasons else (),
             ))
             remaining -= self.removed[name]
         return tuple(outcomes)

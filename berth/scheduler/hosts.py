@@ -16,60 +16,76 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from berth.placement.candidates.index import SHARING_TRAIT, CandidateIndex
-from berth.placement.candidates.result import AllocationRequest, CandidateResult
+from berth.placement.candidates.result import AllocationRequest, CandidateResult, ResourceSummary
 from berth.placement.model import ProviderSnapshot
 
 
 class Ledger:
     """Capacity and usage per provider and class, for one request.
 
-    Starts from the search's provider summaries; ``consume`` adds what an
-    instance of this request takes, so the next instance is judged against
-    it (the store checks again when the claim is written).
+    Reads the search's provider summaries in place (they are immutable)
+    and keeps apart what instances of this request take (``consume``), so
+    that the next instance is judged against both; the store checks again
+    when the claim is written. Copying every summary into dicts of its own
+    cost more than the rest of building the hosts.
     """
 
     def __init__(self) -> None:
-        self.capacity: dict[str, dict[str, int]] = {}
-        self.used: dict[str, dict[str, int]] = {}
+        self.resources: dict[str, Mapping[str, ResourceSummary]] = {}
+        # What this request's instances take, per provider and class.
+        self.taken: dict[str, dict[str, int]] = {}
         # False until an instance of the request is added (consume).
         self.consumed = False
 
+    def add_summary(self, uuid: str, resources: Mapping[str, ResourceSummary]) -> None:
+        self.resources[uuid] = resources
+
     def add_provider(self, uuid: str, capacity: Mapping[str, int], used: Mapping[str, int]) -> None:
-        self.capacity[uuid] = dict(capacity)
-        self.used[uuid] = dict(used)
+        self.resources[uuid] = {rc: ResourceSummary(total, used.get(rc, 0)) for rc, total in capacity.items()}
+
+    def _short(self, provider: str, resources: Mapping[str, int]) -> str | None:
+        """The first class of ``resources`` that ``provider`` cannot give."""
+        held = self.resources.get(provider, {})
+        taken = self.taken.get(provider)
+        for rc, amount in resources.items():
+            summary = held.get(rc)
+            if summary is None:
+                if amount > 0:
+                    return rc
+                continue
+            extra = taken.get(rc, 0) if taken else 0
+            if summary.used + extra + amount > summary.capacity:
+                return rc
+        return None
 
     def fits(self, allocation: AllocationRequest) -> bool:
         for provider, resources in allocation.allocations.items():
-            capacity, used = self.capacity.get(provider), self.used.get(provider)
-            if capacity is None:
+            if provider not in self.resources or self._short(provider, resources) is not None:
                 return False
-            for rc, amount in resources.items():
-                if used.get(rc, 0) + amount > capacity.get(rc, 0):
-                    return False
         return True
 
     def short_of(self, allocation: AllocationRequest) -> str | None:
         """The first class that does not fit, as ``CLASS``, or None."""
         for provider, resources in allocation.allocations.items():
-            capacity, used = self.capacity.get(provider, {}), self.used.get(provider, {})
-            for rc, amount in resources.items():
-                if used.get(rc, 0) + amount > capacity.get(rc, 0):
-                    return rc
+            short = self._short(provider, resources)
+            if short is not None:
+                return short
         return None
 
     def consume(self, allocation: AllocationRequest) -> None:
         self.consumed = True
         for provider, resources in allocation.allocations.items():
-            used = self.used.setdefault(provider, {})
+            taken = self.taken.setdefault(provider, {})
             for rc, amount in resources.items():
-                used[rc] = used.get(rc, 0) + amount
+                taken[rc] = taken.get(rc, 0) + amount
 
     def free(self, providers: Iterable[str], resource_class: str) -> int:
         total = 0
         for provider in providers:
-            capacity = self.capacity.get(provider, {}).get(resource_class)
-            if capacity is not None:
-                total += capacity - self.used[provider].get(resource_class, 0)
+            summary = self.resources.get(provider, {}).get(resource_class)
+            if summary is not None:
+                taken = self.taken.get(provider)
+                total += summary.capacity - summary.used - (taken.get(resource_class, 0) if taken else 0)
         return total
 
 
@@ -189,11 +205,7 @@ def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes
     traits: dict[str, frozenset[str]] = {}
     sharing: set[str] = set()
     for summary in result.provider_summaries:
-        ledger.add_provider(
-            summary.uuid,
-            {rc: r.capacity for rc, r in summary.resources.items()},
-            {rc: r.used for rc, r in summary.resources.items()},
-        )
+        ledger.add_summary(summary.uuid, summary.resources)
         roots[summary.uuid] = summary.root_provider_uuid
         trees.setdefault(summary.root_provider_uuid, []).append(summary.uuid)
         traits[summary.uuid] = summary.traits
