@@ -89,7 +89,7 @@ class Ledger:
         return total
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class HostState:
     """One host for the length of one request."""
 
@@ -188,6 +188,10 @@ class HostIndex(CandidateIndex):
         return found
 
 
+# A host the index no longer has attributes for: no cell, no aggregates.
+_UNKNOWN = HostAttributes(None, frozenset())
+
+
 def _host_of(allocation: AllocationRequest, roots: Mapping[str, str], sharing: set[str]) -> str:
     """The root a candidate is anchored at: the root of a provider that is
     not a sharing provider (sharing providers are roots of their own)."""
@@ -213,10 +217,13 @@ def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes
             sharing.add(summary.uuid)
     hosts: dict[str, HostState] = {}
     for allocation in result.allocation_requests:
-        root = _host_of(allocation, roots, sharing)
+        if sharing:
+            root = _host_of(allocation, roots, sharing)
+        else:
+            root = roots[next(iter(allocation.allocations))]
         host = hosts.get(root)
         if host is None:
-            found = attributes.get(root, HostAttributes(None, frozenset()))
+            found = attributes.get(root, _UNKNOWN)
             host = hosts[root] = HostState(
                 root, found.cell, traits.get(root, frozenset()), found.aggregates,
                 tuple(trees.get(root, (root,))), [], ledger,
