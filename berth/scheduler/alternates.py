@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import dataclasses
 import datetime
 import hashlib
 import hmac
@@ -34,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import msgspec
 import orjson
 
 from berth.placement.candidates.result import AllocationRequest
@@ -46,8 +46,7 @@ MAX_ID_LENGTH = 2048
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HeldAlternate:
+class HeldAlternate(msgspec.Struct, frozen=True):
     """What an alternate's id stands for."""
 
     consumer_uuid: str

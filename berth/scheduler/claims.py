@@ -12,9 +12,10 @@ request is written in one all-or-nothing transaction at the end.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from typing import Protocol
+
+import msgspec
 
 from berth.placement import errors
 from berth.placement.candidates.result import AllocationRequest
@@ -31,8 +32,7 @@ from berth.store.port import Store
 CLAIM_REFUSALS = (errors.InvalidAllocation, errors.ConcurrentUpdate, errors.NotFound)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(msgspec.Struct, frozen=True):
     """One instance's outcome of the walk: the host, the allocation that was
     (or will be) claimed, the unclaimed alternates and the chosen host's
     weights."""
@@ -44,14 +44,12 @@ class Placement:
     weights: tuple[WeightDetail, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Alternate:
+class Alternate(msgspec.Struct, frozen=True):
     host: HostState
     allocation: AllocationRequest
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class WalkOutcome:
+class WalkOutcome(msgspec.Struct, frozen=True):
     """Placements for the first ``len(placements)`` instances; ``complete``
     is false when the next one found no host."""
 
@@ -137,8 +135,7 @@ def _alternates(ranking: Ranking, order: list[int], chosen: int, count: int) -> 
     return tuple(found)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Claimed:
+class _Claimed(msgspec.Struct, frozen=True):
     """One instance's claim: where (``position`` in the ranking, -1 for
     nowhere), with what, how many claims were refused on the way, and the
     order the walk followed (the alternates come from it)."""

@@ -10,14 +10,14 @@ explained by counting, per requirement, the providers that meet it
 from __future__ import annotations
 
 import collections
-import dataclasses
+
+import msgspec
 
 # How many rejected hosts an explanation lists.
 CLOSEST_HOSTS = 5
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RequirementCount:
+class RequirementCount(msgspec.Struct, frozen=True):
     """How many hosts (provider trees) meet one requirement of the query on
     its own, e.g. ``VCPU:4`` -> 12 hosts with room for it."""
 
@@ -25,8 +25,7 @@ class RequirementCount:
     hosts: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FilterOutcome:
+class FilterOutcome(msgspec.Struct, frozen=True):
     """What one filter did: hosts it saw, hosts it removed, and why."""
 
     name: str
@@ -35,8 +34,7 @@ class FilterOutcome:
     reasons: tuple[tuple[str, int], ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RejectedHost:
+class RejectedHost(msgspec.Struct, frozen=True):
     """A host that did not make it, with every reason it was refused."""
 
     provider_uuid: str
@@ -44,8 +42,7 @@ class RejectedHost:
     reasons: tuple[str, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class WeightDetail:
+class WeightDetail(msgspec.Struct, frozen=True):
     """One weigher's part in a host's weight: raw value, after the one
     normalisation stage (0..1 over the hosts weighed), and times the
     multiplier."""
@@ -60,16 +57,14 @@ class WeightDetail:
         return self.normalised * self.multiplier
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ChosenWeights:
+class ChosenWeights(msgspec.Struct, frozen=True):
     consumer_uuid: str
     provider_uuid: str
     total: float
     details: tuple[WeightDetail, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Explanation:
+class Explanation(msgspec.Struct, frozen=True):
     """``candidates``: hosts the query returned (``hosts`` in the fleet);
     ``query``: per-requirement counts when the query came back
     empty; ``filters``: what each Python filter removed (first instance's

@@ -9,10 +9,10 @@ conductor, bench/schedule.py's workers) makes its own.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 
+import msgspec
 import numpy as np
 
 from berth.placement.candidates.finder import CandidateFinder, collector_paused
@@ -25,8 +25,7 @@ from berth.scheduler.hosts import HostAttributes, HostIndex
 from berth.store.port import Store
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CandidateView:
+class CandidateView(msgspec.Struct, frozen=True):
     """One search: its result, the attributes of the hosts in it, how many
     hosts the fleet has, whether ``limit`` cut the answer short, and the
     change-feed cursor the index was at."""
@@ -38,8 +37,7 @@ class CandidateView:
     cursor: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PlacementHints:
+class PlacementHints(msgspec.Struct, frozen=True):
     """The hints the index can answer for the search: a cell, and the
     aggregate that stands for an availability zone."""
 
@@ -49,8 +47,7 @@ class PlacementHints:
     zone_aggregate: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Diagnosis:
+class Diagnosis(msgspec.Struct, frozen=True):
     """Why a query found nothing: per-requirement host counts and the hosts
     that miss the fewest requirements."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import msgspec
 import numpy as np
 
 from berth.placement.candidates.index import SHARING_TRAIT, CandidateIndex
@@ -114,8 +115,7 @@ class HostState:
         return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostAttributes:
+class HostAttributes(msgspec.Struct, frozen=True):
     """What the scheduler knows about a root provider beyond the search's
     summaries: its cell and aggregates."""
 

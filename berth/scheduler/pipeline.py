@@ -11,6 +11,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 
+import msgspec
 import numpy as np
 
 from berth.config import SchedulerSettings
@@ -30,8 +31,7 @@ from berth.scheduler.spec import RequestSpec
 from berth.scheduler.weighers import WEIGHERS, Weigher
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Scale:
+class _Scale(msgspec.Struct, frozen=True):
     """The raw weights of the live hosts of one order() (one row per
     weigher), and each weigher's lowest value and span over them (what
     normalisation divides by)."""
@@ -41,8 +41,7 @@ class _Scale:
     span: list[float]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PassReport:
+class PassReport(msgspec.Struct, frozen=True):
     """A full filter pass, for an explanation."""
 
     filters: tuple[FilterOutcome, ...]

@@ -14,6 +14,8 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from berth.config import SchedulerSettings
 from berth.placement.candidates.finder import collector_paused
 from berth.placement.candidates.result import AllocationRequest
@@ -53,8 +55,7 @@ from berth.store.port import Store
 WIDENINGS = (1, 8, 0)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Attempt:
+class _Attempt(msgspec.Struct, frozen=True):
     """One search, its ranking and the walk over it."""
 
     view: CandidateView

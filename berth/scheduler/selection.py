@@ -7,14 +7,14 @@ and an id a retry can claim it by (see alternates.py).
 
 from __future__ import annotations
 
-import dataclasses
+
+import msgspec
 
 from berth.placement.candidates.result import AllocationRequest
 from berth.scheduler.explanation import Explanation
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Selection:
+class Selection(msgspec.Struct, frozen=True):
     """One host for one instance: where, in which cell, with what claim.
 
     ``provider_uuid`` is the host (the root provider of the tree the
@@ -32,8 +32,7 @@ class Selection:
     expires_at: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class InstanceSelections:
+class InstanceSelections(msgspec.Struct, frozen=True):
     """The chosen (claimed) host of one instance, then its alternates."""
 
     consumer_uuid: str
@@ -48,8 +47,7 @@ class InstanceSelections:
         return self.selections[1:]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ClaimStats:
+class ClaimStats(msgspec.Struct, frozen=True):
     """How hard the claims were: conflicts are claims the store refused
     (another scheduler got there first), requeries are searches repeated
     because the first sample of hosts was not enough."""
@@ -59,8 +57,7 @@ class ClaimStats:
     batch_fallbacks: int = 0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SchedulingResult:
+class SchedulingResult(msgspec.Struct, frozen=True):
     instances: tuple[InstanceSelections, ...]
     explanation: Explanation
     stats: ClaimStats

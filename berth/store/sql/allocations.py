@@ -14,11 +14,11 @@ driver's cursor.
 from __future__ import annotations
 
 import collections
-import dataclasses
 from collections.abc import Iterable, Sequence
 
+import msgspec
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from berth.placement import errors
 from berth.placement.model import (
@@ -44,14 +44,12 @@ _rc = schema.resource_classes
 _rp = schema.resource_providers
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _ConsumerRow:
+class _ConsumerRow(msgspec.Struct, frozen=True):
     id: int
     consumer: Consumer
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _LockedProvider:
+class _LockedProvider(msgspec.Struct, frozen=True):
     """What a claim needs of a provider it holds the lock on."""
 
     id: int
@@ -59,8 +57,7 @@ class _LockedProvider:
     generation: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Capacity:
+class _Capacity(msgspec.Struct, frozen=True):
     """One inventory of a locked provider and what others already use of it."""
 
     class_id: int

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -53,8 +54,7 @@ class _Pending:
     catalog: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Cursor:
+class _Cursor(msgspec.Struct, frozen=True):
     store_id: str
     seq: int
     catalog_seq: int
