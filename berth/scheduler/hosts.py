@@ -37,6 +37,8 @@ class Ledger:
         self.taken: dict[str, dict[str, int]] = {}
         # False until an instance of the request is added (consume).
         self.consumed = False
+        # Sharing providers: the only ones several hosts' requests can use.
+        self.sharing: set[str] = set()
 
     def add_summary(self, uuid: str, resources: Mapping[str, ResourceSummary]) -> None:
         self.resources[uuid] = resources
@@ -215,6 +217,7 @@ def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes
         traits[summary.uuid] = summary.traits
         if SHARING_TRAIT in summary.traits:
             sharing.add(summary.uuid)
+    ledger.sharing = sharing
     hosts: dict[str, HostState] = {}
     for allocation in result.allocation_requests:
         if sharing:

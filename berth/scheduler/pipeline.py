@@ -110,10 +110,11 @@ class Ranking:
         # Index of the filter that refused each host (-1: none).
         self.refused_by = np.full(count, -1, dtype=np.int64)
         self._scoped = [i for i, f in enumerate(pipeline.filters) if f.request_scoped]
-        self._hosts_of_provider: dict[str, list[int]] = {}
-        for position, host in enumerate(hosts):
-            for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
-                self._hosts_of_provider.setdefault(provider, []).append(position)
+        # Hosts by the providers their allocation requests use, for the
+        # providers that several hosts can use (sharing providers): a
+        # placement on one of those changes the others too. Made on the
+        # first placement that uses one.
+        self._hosts_sharing: dict[str, list[int]] | None = None
         # The normalisation of the last order() (None once a host is discarded).
         self._last: _Scale | None = None
         # Hosts a placement changed the answer for, judged again when the
@@ -151,7 +152,11 @@ class Ranking:
         self._live_positions = None
         self.refused_by[remaining] = -1
         if weighers:
-            self.raw[:, remaining] = [w.weigh(judged, ctx) for w in weighers]
+            rows = np.array([w.weigh(judged, ctx) for w in weighers], dtype=np.float64)
+            if len(remaining) == len(self.hosts):
+                self.raw[:] = rows  # the first pass, every host through
+            else:
+                self.raw[:, remaining] = rows
 
     def _filter(
         self, number: int, positions: list[int], hosts: list[HostState], metrics: FilterMetrics | None = None,
@@ -200,10 +205,19 @@ class Ranking:
         self.ctx = self.ctx.placed_on(host.uuid)
         self._unjudged.add(position)
         for provider in allocation.allocations:
-            self._unjudged.update(self._hosts_of_provider.get(provider, ()))
+            if provider not in host.tree or provider in host.ledger.sharing:
+                self._unjudged.update(self._sharing_hosts().get(provider, ()))
         if self._scoped and self.ctx.group_hosts != before:
             self._scoped_stale = True
         self._last = None
+
+    def _sharing_hosts(self) -> dict[str, list[int]]:
+        if self._hosts_sharing is None:
+            self._hosts_sharing = {}
+            for position, host in enumerate(self.hosts):
+                for provider in {p for ar in host.allocation_requests for p in ar.allocations}:
+                    self._hosts_sharing.setdefault(provider, []).append(position)
+        return self._hosts_sharing
 
     def _settle(self) -> None:
         """Judge again what the placements since the last read changed."""

@@ -3,10 +3,17 @@ the root, its free capacity is its tree's, and a claim spans providers."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from berth.config import SchedulerSettings
+from berth.placement.candidates.result import AllocationRequest
 from berth.placement.model import Inventory, ProviderRegistration
 from berth.scheduler import NoValidHost, RequestSpec
+from berth.scheduler.context import RequestContext
+from berth.scheduler.hosts import HostState, Ledger
+from berth.scheduler.pipeline import Pipeline
 from tests.support.builders import new_uuid
 from tests.unit.scheduler.conftest import make_scheduler
 
@@ -63,3 +70,37 @@ def test_later_instances_see_a_shared_pool_shrink(store):
     assert store.get_provider_usages(pool).usages == {"DISK_GB": 20}
     with pytest.raises(NoValidHost):  # the pool has 5 left
         scheduler.select_destinations(RequestSpec.simple({"VCPU": 1, "DISK_GB": 10}), 1, 0)
+
+
+def _sharing_hosts(pool_as_host: bool):
+    """Two hosts whose requests take DISK_GB from one pool of 10; with
+    ``pool_as_host`` the first host is the pool itself (a request served
+    by the pool alone is anchored at it)."""
+    ledger = Ledger()
+    pool, other = new_uuid(), new_uuid()
+    ledger.add_provider(pool, {"DISK_GB": 10}, {})
+    ledger.add_provider(other, {"VCPU": 8}, {})
+    ledger.sharing = {pool}
+    first_uuid = pool if pool_as_host else new_uuid()
+    if not pool_as_host:
+        ledger.add_provider(first_uuid, {"VCPU": 8}, {})
+    first_request = AllocationRequest(
+        {pool: {"DISK_GB": 10}} if pool_as_host else {first_uuid: {"VCPU": 1}, pool: {"DISK_GB": 10}}, {},
+    )
+    first = HostState(first_uuid, None, frozenset(), frozenset(), (first_uuid,), [first_request], ledger)
+    second = HostState(
+        other, None, frozenset(), frozenset(), (other,),
+        [AllocationRequest({other: {"VCPU": 1}, pool: {"DISK_GB": 10}}, {})], ledger,
+    )
+    return first, second
+
+
+@pytest.mark.parametrize("pool_as_host", [False, True])
+def test_a_placement_judges_again_every_host_that_shares_its_pool(pool_as_host):
+    first, second = _sharing_hosts(pool_as_host)
+    pipeline = Pipeline(SchedulerSettings(filters=("resources",), weighers=("disk",)))
+    ranking = pipeline.rank([first, second], RequestContext(spec=RequestSpec.simple({"DISK_GB": 10})))
+    assert sorted(ranking.order(random.Random(0))) == [0, 1]
+    ranking.place(0, first.allocation_requests[0])
+    assert ranking.order(random.Random(0)) == []  # the pool is empty for both
+    assert ranking.refused_by.tolist() == [0, 0]
