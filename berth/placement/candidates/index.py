@@ -105,7 +105,10 @@ class ResourceColumn:
     def fits(self, amount: int) -> np.ndarray:
         """Slots where one more allocation of ``amount`` fits: Placement's
         capacity and unit checks, vectorised."""
-        mask = self.present & (self.free >= amount)
+        # A slot without inventory of the class has free 0 (empty, clear,
+        # grow), so for a positive amount ``free >= amount`` rules it out
+        # on its own.
+        mask = self.free >= amount if amount >= 1 else self.present & (self.free >= amount)
         if self.has_steps or not self.largest_min_unit <= amount <= self.smallest_max_unit:
             mask &= (self.min_unit <= amount) & (self.max_unit >= amount) & (amount % self.step_size == 0)
         return mask
