@@ -288,7 +288,8 @@ def test_the_feed_and_the_claim_find_their_rows_by_index_on_sqlite(tmp_path):
     """Neither the read of changed providers nor the claim's lock may scan
     every provider: SQLite's planner, left to itself, scans them in id
     order to save sorting groups (a read per placement at 10,000 hosts went
-    from a few µs to milliseconds)."""
+    from a few µs to milliseconds). Both sum allocations from the index
+    alone (revision 0008), not from one table row per allocation."""
     from berth.store.sql import allocations, changes
 
     database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
@@ -305,5 +306,9 @@ def test_the_feed_and_the_claim_find_their_rows_by_index_on_sqlite(tmp_path):
                     "EXPLAIN QUERY PLAN " + compiled.sql, compiled.parameters(params)
                 )]
                 assert plan and not [step for step in plan if step.startswith("SCAN")], plan
+                allocation_steps = [step for step in plan if "allocations" in step]
+                assert allocation_steps and all(
+                    "COVERING INDEX ix_allocations_usage" in step for step in allocation_steps
+                ), plan
     finally:
         database.dispose()

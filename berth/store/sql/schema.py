@@ -138,7 +138,9 @@ allocations = sa.Table(
     sa.Column("resource_class_id", sa.Integer, sa.ForeignKey("resource_classes.id"), nullable=False),
     sa.Column("used", sa.Integer, nullable=False),
     *_timestamps(),
-    sa.Index(None, "resource_provider_id", "resource_class_id"),
+    # Covers the sums of what a provider's class has allocated (claims,
+    # the change feed), less some consumers' (a claim that replaces them).
+    sa.Index("ix_allocations_usage", "resource_provider_id", "resource_class_id", "consumer_id", "used"),
     sa.Index(None, "consumer_id"),
 )
 
