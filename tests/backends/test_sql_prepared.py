@@ -194,20 +194,27 @@ def test_the_sql_feed_reads_only_usages_after_claims(tmp_path):
         store.close()
 
 
-def test_migration_0006_starts_every_shape_at_the_providers_last_change(tmp_path):
-    """A reader whose cursor is older than a provider's last change before
-    the upgrade must still read that provider whole."""
+def _alembic(connection) -> tuple:
+    """Alembic's command module and a configuration that migrates on
+    ``connection`` (to stop at a revision, then write rows as it left them)."""
     from alembic import command
     from alembic.config import Config
 
     from berth.store.sql.migrate import MIGRATIONS
 
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return command, config
+
+
+def test_migration_0006_starts_every_shape_at_the_providers_last_change(tmp_path):
+    """A reader whose cursor is older than a provider's last change before
+    the upgrade must still read that provider whole."""
     database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
     try:
         with database.writing() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
+            command, config = _alembic(connection)
             command.upgrade(config, "0005")
             connection.execute(sa.text(
                 "INSERT INTO resource_providers (id, uuid, name, generation, root_provider_id, change_seq, created_at)"
@@ -257,18 +264,12 @@ def test_the_sql_feed_reads_tombstones_only_when_a_provider_was_deleted_since_th
 def test_migration_0007_keeps_tombstones_written_before_it_readable(tmp_path):
     """A reader whose cursor is older than a deletion made before the
     upgrade must still be told of it."""
-    from alembic import command
-    from alembic.config import Config
-
     from berth.store.sql import changes
-    from berth.store.sql.migrate import MIGRATIONS
 
     database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
     try:
         with database.writing() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
+            command, config = _alembic(connection)
             command.upgrade(config, "0006")
             store_id, = connection.execute(sa.text("SELECT store_id FROM change_counter")).one()
             connection.execute(sa.text("UPDATE change_counter SET seq = 9"))
