@@ -110,10 +110,10 @@ class Ranking:
         # Index of the filter that refused each host (-1: none).
         self.refused_by = np.full(count, -1, dtype=np.int64)
         self._scoped = [i for i, f in enumerate(pipeline.filters) if f.request_scoped]
-        # Hosts by the providers their allocation requests use, for the
-        # providers that several hosts can use (sharing providers): a
-        # placement on one of those changes the others too. Made on the
-        # first placement that uses one.
+        # Hosts by the providers their allocation requests use. Only a
+        # provider several hosts can use (a sharing provider) needs it: a
+        # placement on one changes the others too. Made on the first
+        # placement that uses one (never, on a flat fleet).
         self._hosts_sharing: dict[str, list[int]] | None = None
         # The normalisation of the last order() (None once a host is discarded).
         self._last: _Scale | None = None
