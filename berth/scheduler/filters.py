@@ -48,6 +48,11 @@ class HostFilter(Protocol):
     # that changes them, the pipeline re-checks every host with it, not
     # only the hosts the placement touched.
     request_scoped: ClassVar[bool]
+    # False when nothing a placement changes (the ledger, the group's
+    # hosts, the instances placed) can change the answer for a host: the
+    # host's traits, aggregates or cell, the hints resolved once. A host
+    # that passed such a filter is not asked it again after a placement.
+    changes_with_placements: ClassVar[bool]
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         """One Status per host, in the order of ``hosts``."""
@@ -63,6 +68,7 @@ class DisabledFilter:
     COMPUTE_STATUS_DISABLED) rather than a flag only it knows."""
 
     request_scoped = False
+    changes_with_placements = False
     refused = reject(f"host is disabled ({DISABLED_TRAIT})")
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
@@ -75,6 +81,7 @@ class ResourcesFilter:
     same request must fit what the earlier ones took (the local ledger)."""
 
     request_scoped = False
+    changes_with_placements = True
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         # A ledger nothing was consumed from yet holds what the query
@@ -93,6 +100,7 @@ class ResourcesFilter:
 @FILTERS.register("availability_zone")
 class AvailabilityZoneFilter:
     request_scoped = False
+    changes_with_placements = False
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         zone = ctx.spec.hints.availability_zone
@@ -105,6 +113,7 @@ class AvailabilityZoneFilter:
 @FILTERS.register("cell")
 class CellFilter:
     request_scoped = False
+    changes_with_placements = False
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         cell = ctx.spec.hints.cell
@@ -120,6 +129,7 @@ class AffinityFilter:
 
     # The group's first placement narrows every other host.
     request_scoped = True
+    changes_with_placements = True
     refused = reject("server group affinity: not the group's host")
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
@@ -133,6 +143,7 @@ class AntiAffinityFilter:
     """Hard anti-affinity: at most max_server_per_host members per host."""
 
     request_scoped = False
+    changes_with_placements = True
     refused = reject("server group anti-affinity: host already holds a member")
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
@@ -146,6 +157,7 @@ class AntiAffinityFilter:
 @FILTERS.register("same_host")
 class SameHostFilter:
     request_scoped = False
+    changes_with_placements = False
     refused = reject("same_host: not the host of the named instances")
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
@@ -157,6 +169,7 @@ class SameHostFilter:
 @FILTERS.register("different_host")
 class DifferentHostFilter:
     request_scoped = False
+    changes_with_placements = False
     refused = reject("different_host: holds one of the named instances")
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
@@ -174,6 +187,7 @@ class MaxInstancesPerHostFilter:
     may together pass the cap; the store's claims guard capacity only."""
 
     request_scoped = False
+    changes_with_placements = True
 
     def check(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[Status]:
         cap = ctx.spec.hints.max_instances_per_host

@@ -110,6 +110,7 @@ class Ranking:
         # Index of the filter that refused each host (-1: none).
         self.refused_by = np.full(count, -1, dtype=np.int64)
         self._scoped = [i for i, f in enumerate(pipeline.filters) if f.request_scoped]
+        self._changing = [i for i, f in enumerate(pipeline.filters) if f.changes_with_placements]
         # Hosts by the providers their allocation requests use. Only a
         # provider several hosts can use (a sharing provider) needs it: a
         # placement on one changes the others too. Made on the first
@@ -128,13 +129,16 @@ class Ranking:
 
     # -- filtering and weighing ------------------------------------------------
 
-    def _judge(self, positions: list[int], metrics: FilterMetrics | None = None) -> None:
-        """Every filter, in order, on the hosts at ``positions`` still in
-        the pass; then every weigher on those that passed them all."""
+    def _judge(
+        self, positions: list[int], metrics: FilterMetrics | None = None, numbers: list[int] | None = None,
+    ) -> None:
+        """Every filter (or those ``numbers``), in order, on the hosts at
+        ``positions`` still in the pass; then every weigher on those that
+        passed them all."""
         if metrics is not None:
             metrics.judged(len(positions))
         remaining, judged = positions, [self.hosts[p] for p in positions]
-        for number in range(len(self.pipeline.filters)):
+        for number in range(len(self.pipeline.filters)) if numbers is None else numbers:
             remaining, judged = self._filter(number, remaining, judged, metrics)
             if not remaining:
                 return
@@ -224,7 +228,18 @@ class Ranking:
         if not self._unjudged:
             return
         touched, self._unjudged = self._unjudged, set()
-        self._judge(sorted(touched))
+        positions = sorted(touched)
+        refused = self.refused_by[positions].tolist()
+        # A host in the pass has passed every filter: only those a
+        # placement can change are asked again. A host one of those refused
+        # is judged in full (filters after it were never asked); a host
+        # another filter refused stays refused.
+        passing = [p for p, number in zip(positions, refused) if number < 0]
+        again = [p for p, number in zip(positions, refused) if number in self._changing]
+        if passing:
+            self._judge(passing, numbers=self._changing)
+        if again:
+            self._judge(again)
         if self._scoped_stale:
             self._scoped_stale = False
             self._rejudge_scoped([other for other in range(len(self.hosts)) if other not in touched])

@@ -153,3 +153,62 @@ def test_placing_an_instance_keeps_everything_else_the_context_holds():
     assert {f.name for f in dataclasses.fields(RequestContext)} == unchanged | {"placed", "group_hosts"}
     for name in unchanged:
         assert getattr(placed, name) == getattr(ctx, name)
+
+
+@pytest.mark.parametrize("policy", [GroupPolicy.AFFINITY, GroupPolicy.ANTI_AFFINITY])
+@pytest.mark.parametrize("name", FILTERS.names)
+def test_a_filter_that_declares_placements_cannot_change_its_answer_keeps_it(name, policy):
+    """``changes_with_placements = False`` lets the pipeline skip the filter
+    when it judges a placed host again: every hint in use, the answer for
+    every host must then be the same before and after instances of the
+    request land (on the host itself and elsewhere)."""
+    host_filter = FILTERS.create([name])[0]
+    assert isinstance(host_filter.changes_with_placements, bool)
+    if host_filter.changes_with_placements:
+        return
+    ledger = Ledger()
+    hosts = [
+        host_state(cell=cell, ledger=ledger, want_vcpu=4, vcpu=4, aggregates=aggregates, traits=traits)
+        for cell, aggregates, traits in [
+            ("cell1", frozenset({zone_aggregate("az1")}), frozenset()),
+            ("cell2", frozenset(), frozenset({"COMPUTE_STATUS_DISABLED"})),
+            ("cell1", frozenset(), frozenset()),
+        ]
+    ]
+    hints = SchedulingHints(
+        cell="cell1", availability_zone="az1",
+        server_group=ServerGroup("group", policy),
+        same_host=("instance-a",), different_host=("instance-b",), max_instances_per_host=1,
+    )
+    ctx = context(
+        hints, same_hosts=frozenset({hosts[0].uuid, hosts[1].uuid}), different_hosts=frozenset({hosts[2].uuid}),
+    )
+    before = host_filter.check(hosts, ctx)
+    for host in hosts:
+        ledger.consume(host.allocation_requests[0])
+        ctx = ctx.placed_on(host.uuid)
+        assert host_filter.check(hosts, ctx) == before
+
+
+def test_a_placed_host_that_passed_is_asked_only_the_filters_a_placement_can_change():
+    import random
+
+    from berth.config import SchedulerSettings
+    from berth.scheduler.pipeline import Pipeline
+
+    asked: list[str] = []
+    pipeline = Pipeline(SchedulerSettings(filters=("disabled", "cell", "resources"), weighers=("vcpu",)))
+    for host_filter in pipeline.filters:
+        original = host_filter.check
+        host_filter.check = lambda hosts, ctx, _f=original, _n=host_filter.name: asked.append(_n) or _f(hosts, ctx)
+    ledger = Ledger()
+    hosts = [host_state(ledger=ledger, vcpu=2, want_vcpu=1) for _ in range(2)]
+    ranking = pipeline.rank(hosts, context())
+    assert asked == ["disabled", "cell", "resources"]
+    first = ranking.order(random.Random(0))[0]
+    ranking.place(first, hosts[first].allocation_requests[0])
+    ranking.place(first, hosts[first].allocation_requests[0])  # the host's VCPU is now used up
+    asked.clear()
+    assert ranking.order(random.Random(0)) == [1 - first]
+    assert asked == ["resources"]
+    assert ranking.refused_by.tolist()[first] == 2
