@@ -183,15 +183,22 @@ class Ranking:
             self.refused_by[position] = number
         return kept, kept_hosts
 
-    def _rejudge_scoped(self, positions: list[int]) -> None:
-        """Request-scoped filters only: hosts another placement may have
-        changed the answer for. A host one of them refused is judged
-        again in full; a host in the pass is asked them only."""
+    def _judge_refused_again(self, positions: list[int], numbers: list[int]) -> list[int]:
+        """Hosts whose answers to the filters ``numbers`` may have changed:
+        a host one of them refused is judged again in full (the filters
+        after it were never asked); a host another filter refused stays
+        refused. Returns the hosts in the pass, for the caller to ask
+        those filters again."""
         refused = self.refused_by[positions].tolist()
-        again = [p for p, number in zip(positions, refused) if number in self._scoped]
+        again = [p for p, number in zip(positions, refused) if number in numbers]
         if again:
             self._judge(again)
-        remaining = [p for p, number in zip(positions, refused) if number < 0]
+        return [p for p, number in zip(positions, refused) if number < 0]
+
+    def _rejudge_scoped(self, positions: list[int]) -> None:
+        """Request-scoped filters only: hosts another placement may have
+        changed the answer for. A host in the pass is asked them only."""
+        remaining = self._judge_refused_again(positions, self._scoped)
         hosts = [self.hosts[p] for p in remaining]
         for number in self._scoped:
             if not remaining:
@@ -228,18 +235,11 @@ class Ranking:
         if not self._unjudged:
             return
         touched, self._unjudged = self._unjudged, set()
-        positions = sorted(touched)
-        refused = self.refused_by[positions].tolist()
         # A host in the pass has passed every filter: only those a
-        # placement can change are asked again. A host one of those refused
-        # is judged in full (filters after it were never asked); a host
-        # another filter refused stays refused.
-        passing = [p for p, number in zip(positions, refused) if number < 0]
-        again = [p for p, number in zip(positions, refused) if number in self._changing]
+        # placement can change are asked again, then every weigher.
+        passing = self._judge_refused_again(sorted(touched), self._changing)
         if passing:
             self._judge(passing, numbers=self._changing)
-        if again:
-            self._judge(again)
         if self._scoped_stale:
             self._scoped_stale = False
             self._rejudge_scoped([other for other in range(len(self.hosts)) if other not in touched])

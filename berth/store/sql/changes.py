@@ -193,14 +193,12 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
         return ProviderChanges(now.encode(), False, ())
     after = {"after": since.seq}
     reshaped = False
-    usages: dict[int, dict[str, int]] = {}
-    uuids: dict[int, str] = {}
-    for provider_id, uuid, shape_seq, name, used in _CHANGED_WITH_USAGES.rows(conn, after):
+    usages: dict[str, dict[str, int]] = {}
+    for uuid, shape_seq, name, used in _CHANGED_WITH_USAGES.rows(conn, after):
         if shape_seq > since.seq:
             reshaped = True
             continue
-        uuids[provider_id] = uuid
-        found = usages.setdefault(provider_id, {})
+        found = usages.setdefault(uuid, {})
         if name is not None:
             found[name] = int(used)
     changed = _snapshots(conn, since.seq) if reshaped else ()
@@ -208,7 +206,7 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
     removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)] if removed_seq > since.seq else []
     return ProviderChanges(
         now.encode(), False, changed, tuple(u for u in removed if u not in present),
-        tuple(UsageChange(uuids[provider_id], used) for provider_id, used in usages.items()),
+        tuple(UsageChange(uuid, used) for uuid, used in usages.items()),
     )
 
 
@@ -220,7 +218,7 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
 # the join itself, SQLite's planner scans every provider in id order to
 # save sorting the groups.
 _CHANGED_WITH_USAGES = Prepared(lambda: (
-    sa.select(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used))
+    sa.select(_rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used))
     .select_from(_rp)
     .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
     .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
