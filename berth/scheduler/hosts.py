@@ -220,10 +220,7 @@ def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes
     ledger.sharing = sharing
     hosts: dict[str, HostState] = {}
     for allocation in result.allocation_requests:
-        if sharing:
-            root = _host_of(allocation, roots, sharing)
-        else:
-            root = roots[next(iter(allocation.allocations))]
+        root = _host_of(allocation, roots, sharing)
         host = hosts.get(root)
         if host is None:
             found = attributes.get(root, _UNKNOWN)
