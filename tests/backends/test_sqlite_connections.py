@@ -11,6 +11,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from berth.placement import errors
 from berth.store.sql import schema
 from berth.store.sql.engine import Database
 from berth.store.sql.migrate import upgrade
@@ -203,3 +204,25 @@ def test_a_write_transaction_holds_the_write_lock_from_its_start(database):
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("through", ["driver", "sqlalchemy"])
+def test_a_refused_commit_rolls_back_and_leaves_the_kept_connection_usable(database, through):
+    """SQLite keeps a transaction open when it refuses its COMMIT (here a
+    deferred foreign key): the write is rolled back, nothing of it stays,
+    and the thread's next transaction begins. (A refused constraint reaches
+    the caller as a concurrent update, as every integrity error does.)"""
+    with pytest.raises(errors.ConcurrentUpdate):
+        with database.writing() as conn:
+            if through == "sqlalchemy":
+                _add_class(conn, "CUSTOM_GONE")
+            else:
+                _add_class_on_driver(conn, "CUSTOM_GONE")
+            driver = _driver(conn)
+            driver.execute("PRAGMA defer_foreign_keys = ON")
+            driver.execute("INSERT INTO provider_traits (resource_provider_id, trait_id) VALUES (987654, 987654)")
+    assert not conn.in_transaction() and not _driver(conn).in_transaction
+    with database.writing() as conn:
+        _add_class(conn, "CUSTOM_AFTER")
+    with database.reading() as conn:
+        assert _class_names(conn) == {"CUSTOM_AFTER"}

@@ -386,13 +386,24 @@ def _driver_transaction(connection: Connection, mode: str) -> Iterator[None]:
         elif driver.in_transaction:
             driver.rollback()
         raise
-    if connection.in_transaction():
-        connection.commit()
-        return
     try:
-        driver.commit()
-    except sqlite3.Error as exc:
-        raise sa.exc.DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
+        if connection.in_transaction():
+            connection.commit()
+        else:
+            try:
+                driver.commit()
+            except sqlite3.Error as exc:
+                raise sa.exc.DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
+    except BaseException:
+        # A COMMIT SQLite refuses (a deferred constraint, a full disk)
+        # leaves the transaction open: end it, or the kept connection's
+        # next BEGIN would fail. SQLAlchemy's rollback also clears a
+        # transaction of its own that the failed commit left invalid (and
+        # does nothing when it has none).
+        connection.rollback()
+        if driver.in_transaction:
+            driver.rollback()
+        raise
 
 
 # PostgreSQL error codes that mean "another transaction got there first".
