@@ -99,6 +99,25 @@ def test_consumer_generation_is_checked(store, compute):
     assert store.get_consumer_allocations(consumer).consumer.generation == 2
 
 
+def test_new_consumers_of_a_refused_claim_are_not_kept(store, compute):
+    # New consumers are inserted before the claim's checks: a refusal after
+    # that must take them back, and an existing one among them refuses all.
+    existing, fresh = new_uuid(), new_uuid()
+    store.write_allocations([claim(existing, {compute.uuid: {"VCPU": 1}}, generation=None)])
+    with pytest.raises(errors.ConcurrentUpdate):
+        store.write_allocations([
+            claim(fresh, {compute.uuid: {"VCPU": 1}}, generation=None),
+            claim(existing, {compute.uuid: {"VCPU": 1}}, generation=None),
+        ])
+    with pytest.raises(errors.CapacityExceeded):
+        store.write_allocations([claim(fresh, {compute.uuid: {"VCPU": 4}}, generation=None) for fresh in (
+            fresh, new_uuid(), new_uuid(),
+        )])
+    assert store.get_consumer_allocations(fresh).consumer is None
+    assert store.get_consumer_allocations(existing).consumer.generation == 1
+    assert store.get_provider_usages(compute.uuid).usages["VCPU"] == 1
+
+
 def test_replacing_allocations_frees_the_old_ones(store, compute):
     consumer = new_uuid()
     store.write_allocations([claim(consumer, {compute.uuid: {"VCPU": 4}})])

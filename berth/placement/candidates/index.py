@@ -23,11 +23,15 @@ from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 
+from berth.placement.candidates.result import ProviderSummary, ResourceSummary
 from berth.placement.model import Inventory, ProviderSnapshot, UsageChange
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 _INITIAL_SLOTS = 1024
+# At most this many provider summaries are kept (CandidateIndex.summary);
+# beyond it they are all dropped and built again as searches ask for them.
+SUMMARIES_KEPT = 20_000
 
 
 def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
@@ -151,6 +155,10 @@ class CandidateIndex:
         self._live_roots: np.ndarray | None = None
         self._live_root_count = 0
         self._live_sharing: np.ndarray | None = None
+        # Summaries by slot, until the slot's usage or any provider's shape
+        # changes: a claim changes a slot or two, and a search reports a
+        # dozen or more that mostly have not changed since the last time.
+        self._summaries: dict[int, ProviderSummary] = {}
 
     # -- what searches read ---------------------------------------------------
 
@@ -239,6 +247,30 @@ class CandidateIndex:
             return members
         return (root_slot,) if self.alive[root_slot] else ()
 
+    def summary(self, slot: int) -> ProviderSummary:
+        """What a search reports of the provider at ``slot``."""
+        found = self._summaries.get(slot)
+        if found is not None:
+            return found
+        if len(self._summaries) >= SUMMARIES_KEPT:
+            self._summaries.clear()
+        # item() answers a Python number, at half the cost of indexing.
+        resources = {
+            name: ResourceSummary(int(column.capacity.item(slot)), column.used.item(slot))
+            for name, column in self.resources.items()
+            if column.present.item(slot)
+        }
+        uuids = self.uuids
+        root, parent = self.root.item(slot), self.parent.item(slot)
+        found = self._summaries[slot] = ProviderSummary(
+            uuid=uuids[slot],
+            root_provider_uuid=uuids[root],
+            parent_provider_uuid=uuids[parent] if parent >= 0 else None,
+            resources=resources,
+            traits=self.traits[slot],
+        )
+        return found
+
     def uuid(self, slot: int) -> str:
         uuid = self.uuids[slot]
         assert uuid is not None, slot
@@ -253,6 +285,9 @@ class CandidateIndex:
 
     def apply(self, changed: Iterable[ProviderSnapshot], removed: Iterable[str]) -> None:
         """Bring changed providers up to date and drop removed ones."""
+        # A provider's summary names its root and parent, which a change of
+        # another provider can move or remove.
+        self._summaries.clear()
         for uuid in removed:
             slot = self.slot_of.pop(uuid, None)
             if slot is not None:
@@ -276,6 +311,7 @@ class CandidateIndex:
             if slot is None:
                 # Removed meanwhile (its removal came in the same read).
                 continue
+            self._summaries.pop(slot, None)
             for name, column in self.resources.items():
                 if column.present[slot]:
                     column.use(slot, change.usages.get(name, 0))
@@ -287,6 +323,7 @@ class CandidateIndex:
             slot = self.slot_of.get(provider)
             if slot is None:
                 continue
+            self._summaries.pop(slot, None)
             for resource_class, amount in resources.items():
                 column = self.resources.get(resource_class)
                 if column is not None and column.present[slot]:

@@ -28,12 +28,15 @@ class AllocationRequest(msgspec.Struct, frozen=True):
         )
 
 
-class ResourceSummary(msgspec.Struct, frozen=True):
+# Summaries are kept between searches (CandidateIndex.summary): gc=False
+# keeps the thousands kept out of the garbage collector's count and walks.
+# They hold no reference back to anything, so they are never in a cycle.
+class ResourceSummary(msgspec.Struct, frozen=True, gc=False):
     capacity: int
     used: int
 
 
-class ProviderSummary(msgspec.Struct, frozen=True):
+class ProviderSummary(msgspec.Struct, frozen=True, gc=False):
     uuid: str
     root_provider_uuid: str
     parent_provider_uuid: str | None

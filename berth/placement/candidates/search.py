@@ -52,7 +52,6 @@ from berth.placement.candidates.result import (
     AllocationRequest,
     CandidateResult,
     ProviderSummary,
-    ResourceSummary,
 )
 from berth.placement.model import MAX_INT
 from berth.placement.query import AggregateRequirement, TraitRequirement
@@ -532,31 +531,7 @@ class Search:
             shown = set()
             for root in {int(index.root[slot]) for slot in used_slots}:
                 shown.update(index.tree_of(root))
-        slots = np.array(sorted(shown), dtype=np.int64)
-        # Column by column, then provider by provider: reading numpy scalars
-        # one at a time would cost more than the rest of the search.
-        resources: list[dict[str, ResourceSummary]] = [{} for _ in range(len(slots))]
-        for name, column in index.resources.items():
-            present = column.present[slots]
-            if not present.any():
-                continue
-            capacities = column.capacity[slots].astype(np.int64).tolist()
-            used = column.used[slots].tolist()
-            for position in np.flatnonzero(present).tolist():
-                resources[position][name] = ResourceSummary(capacities[position], used[position])
-        uuids = index.uuids
-        roots = index.root[slots].tolist()
-        parents = index.parent[slots].tolist()
-        return tuple(
-            ProviderSummary(
-                uuid=uuids[slot],
-                root_provider_uuid=uuids[root],
-                parent_provider_uuid=uuids[parent] if parent >= 0 else None,
-                resources=resources[position],
-                traits=index.traits[slot],
-            )
-            for position, (slot, root, parent) in enumerate(zip(slots.tolist(), roots, parents))
-        )
+        return tuple(index.summary(slot) for slot in sorted(shown))
 
 
 def search(

@@ -1,7 +1,8 @@
 """Consumers and their allocations: the claim, written in one transaction.
 
-A claim locks the consumers it names, then every provider it touches (each
-set in one fixed order, so concurrent claims queue instead of deadlocking),
+A claim inserts the consumers it says are new and locks the others it
+names, then every provider it touches (each set in one fixed order, so
+concurrent claims queue instead of deadlocking),
 checks consumer generations, inventories, unit rules and capacity against
 the locked state, writes, and bumps the generations. Nothing is retried
 inside the transaction: a conflict is reported, never papered over.
@@ -18,6 +19,8 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from berth.placement import errors
@@ -153,15 +156,25 @@ _INSERT_ALLOCATION = Prepared(lambda: _alloc.insert().values(
     resource_class_id=sa.bindparam("resource_class"), used=sa.bindparam("used"),
     created_at=sa.bindparam("now"),
 ))
-# New consumers, ``size`` rows in one statement that answers their ids.
-_INSERT_CONSUMERS = Prepared(lambda size: _consumers.insert().values([
-    {
-        "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
-        "user_id": sa.bindparam(f"user_{row}"), "consumer_type": sa.bindparam(f"type_{row}"),
-        "generation": 1, "created_at": sa.bindparam("now"),
-    }
-    for row in range(size)
-]).returning(_consumers.c.uuid, _consumers.c.id))
+
+
+def _new_consumers(dialect: str, size: int) -> sa.Insert:
+    """``size`` new consumers in one statement that skips any whose uuid is
+    taken and answers the ids of those it inserted."""
+    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect](_consumers).values([
+        {
+            "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
+            "user_id": sa.bindparam(f"user_{row}"), "consumer_type": sa.bindparam(f"type_{row}"),
+            "generation": 1, "created_at": sa.bindparam("now"),
+        }
+        for row in range(size)
+    ])
+    return insert.on_conflict_do_nothing(index_elements=[_consumers.c.uuid]).returning(
+        _consumers.c.uuid, _consumers.c.id,
+    )
+
+
+_INSERT_NEW_CONSUMERS = Prepared(_new_consumers, per_dialect=True)
 # Statements with an IN list take at most this many items.
 _SLICE = 500
 
@@ -217,9 +230,17 @@ def _lock_providers(
 
 
 def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None:
-    consumer_rows = _lock_consumers(conn, (c.consumer_uuid for c in claims))
+    now = utcnow()
+    # A claim that says its consumer is new (a scheduler's, an instance's
+    # first PUT) inserts it straight away: one statement where looking it up
+    # and then creating it would be two. One that exists after all is
+    # skipped by the insert, then read and refused below like any other
+    # generation mismatch.
+    created = _create_consumers(conn, [c for c in claims if c.expected_generation is None and not c.clears], now)
+    consumer_rows = _lock_consumers(conn, (c.consumer_uuid for c in claims if c.consumer_uuid not in created))
     for claim in claims:
-        _check_consumer_generation(claim, consumer_rows.get(claim.consumer_uuid))
+        if claim.consumer_uuid not in created:
+            _check_consumer_generation(claim, consumer_rows.get(claim.consumer_uuid))
     consumer_ids = sorted(r.id for r in consumer_rows.values())
     held: list[tuple[int, str]] = (
         _HELD_BY_CONSUMERS.rows(conn, in_values("consumer", consumer_ids), shape=len(consumer_ids))
@@ -235,7 +256,7 @@ def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None
         _DELETE_ALLOCATIONS.run(conn, in_values("consumer", consumer_ids), shape=len(consumer_ids))
     _check_classes_exist(conn, claims, capacities)
     _check_fit(claims, locked, capacities)
-    _write_claims(conn, claims, consumer_rows, locked, capacities)
+    _write_claims(conn, claims, consumer_rows, created, locked, capacities, now)
     # The providers are locked (SQLite: the write lock; PostgreSQL: FOR
     # UPDATE), so the generations read under the lock are the ones bumped,
     # with the change feed's stamp, just before commit. Usage also changed
@@ -286,23 +307,33 @@ def _write_claims(
     conn: Connection,
     claims: Sequence[ConsumerClaim],
     consumer_rows: dict[str, _ConsumerRow],
+    created: dict[str, int],
     locked: dict[str, _LockedProvider],
     capacities: dict[tuple[int, str], _Capacity],
+    now,
 ) -> None:
-    now = utcnow()
+    """``created``: the ids of consumers inserted already (by uuid); the
+    other new ones are inserted here and added to it."""
     for claim in claims:
         row = consumer_rows.get(claim.consumer_uuid)
         if claim.clears and row is not None:
             _DELETE_CONSUMER.run(conn, {"consumer": row.id})
         elif not claim.clears and row is not None:
             _update_consumer(conn, claim, row, now)
-    created = _create_consumers(conn, [c for c in claims if not c.clears and c.consumer_uuid not in consumer_rows], now)
+    missing = [
+        c for c in claims if not c.clears and c.consumer_uuid not in consumer_rows and c.consumer_uuid not in created
+    ]
+    created.update(_create_consumers(conn, missing, now))
     rows = []
     for claim in claims:
         if claim.clears:
             continue
         row = consumer_rows.get(claim.consumer_uuid)
-        consumer_id = row.id if row is not None else created[claim.consumer_uuid]
+        consumer_id = row.id if row is not None else created.get(claim.consumer_uuid)
+        if consumer_id is None:
+            # Created by a concurrent writer since it was looked up
+            # (PostgreSQL; SQLite's writers take turns).
+            raise errors.ConcurrentUpdate()
         for rp_uuid, resources in claim.allocations.items():
             provider_id = locked[rp_uuid].id
             for rc, amount in resources.items():
@@ -315,19 +346,22 @@ def _write_claims(
 
 def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) -> dict[str, int]:
     """New consumers (generation 1 after their first write), up to _SLICE
-    in one statement that answers their ids; returns them by uuid."""
+    in one statement, in uuid order (concurrent PostgreSQL writers take the
+    uuids' index entries in one order); returns the ids of those inserted
+    by uuid. A uuid some consumer has already is skipped."""
     if not claims:
         return {}
+    ordered = sorted(claims, key=lambda c: c.consumer_uuid)
     ids: dict[str, int] = {}
-    for start in range(0, len(claims), _SLICE):
-        chunk = claims[start:start + _SLICE]
+    for start in range(0, len(ordered), _SLICE):
+        chunk = ordered[start:start + _SLICE]
         values: dict = {"now": now}
         for row, claim in enumerate(chunk):
             values[f"uuid_{row}"] = claim.consumer_uuid
             values[f"project_{row}"] = claim.project_id
             values[f"user_{row}"] = claim.user_id
             values[f"type_{row}"] = claim.consumer_type
-        ids.update(_INSERT_CONSUMERS.rows(conn, values, shape=len(chunk)))
+        ids.update(_INSERT_NEW_CONSUMERS.rows(conn, values, shape=len(chunk)))
     return ids
 
 

@@ -35,6 +35,21 @@ CHECKPOINT_INTERVAL_S = 0.5
 LOG = logging.getLogger(__name__)
 
 
+class _Process:
+    """This process's id, read once and again after a fork: the fork checks
+    below run several times per transaction, and os.getpid() is a system
+    call each time."""
+
+    pid = os.getpid()
+
+    @classmethod
+    def forked(cls) -> None:
+        cls.pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_Process.forked)
+
+
 def make_engine(url: str) -> Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -125,28 +140,42 @@ class WriterQueue:
         self._file: int | None = None
         self._opened_by: int | None = None
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        if self._opened_by is not None and self._opened_by != os.getpid():
+    def acquire(self) -> None:
+        """Wait for this writer's turn; ``release`` ends it."""
+        if self._opened_by is not None and self._opened_by != _Process.pid:
             # A forked child starts over: the thread lock it inherited may be
             # held by a thread of the parent that does not exist here, and a
             # descriptor inherited through fork shares its flock with the
             # parent's, so the two would not exclude each other.
             self._threads = threading.Lock()
             self._file = None
-        with self._threads:
+        self._threads.acquire()
+        try:
             if self._file is None:
                 self._file = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                self._opened_by = os.getpid()
+                self._opened_by = _Process.pid
             fcntl.flock(self._file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._file, fcntl.LOCK_UN)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     def close(self) -> None:
         with self._threads:
-            if self._file is not None and self._opened_by == os.getpid():
+            if self._file is not None and self._opened_by == _Process.pid:
                 os.close(self._file)
             self._file = None
 
@@ -170,21 +199,21 @@ class Checkpointer:
         self._lock = threading.Lock()
 
     def committed(self) -> None:
-        if self._started_by != os.getpid():
+        if self._started_by != _Process.pid:
             self._start()
         if not self._commits.is_set():  # set() takes a lock even when set
             self._commits.set()
 
     def _start(self) -> None:
         with self._lock:
-            if self._started_by == os.getpid():
+            if self._started_by == _Process.pid:
                 return
             self._commits = threading.Event()
             self._stop = threading.Event()
             self._thread = threading.Thread(
                 target=self._run, args=(self._commits, self._stop), name="berth-sqlite-checkpoint", daemon=True,
             )
-            self._started_by = os.getpid()
+            self._started_by = _Process.pid
             self._thread.start()
 
     def _run(self, commits: threading.Event, stop: threading.Event) -> None:
@@ -217,7 +246,7 @@ class Checkpointer:
     def close(self) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
-            if thread is None or self._started_by != os.getpid():
+            if thread is None or self._started_by != _Process.pid:
                 return
             self._started_by = None
             self._stop.set()
@@ -230,15 +259,16 @@ class _Kept:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.pid = os.getpid()
+        self.driver = connection.connection.driver_connection
+        self.pid = _Process.pid
         self.busy = False
 
     def usable(self) -> bool:
-        return self.pid == os.getpid() and not self.connection.closed and not self.connection.invalidated
+        return self.pid == _Process.pid and not self.connection.closed and not self.connection.invalidated
 
     def close(self) -> None:
         # Never in a forked child: the connection is its parent's.
-        if self.pid == os.getpid() and not self.connection.closed:
+        if self.pid == _Process.pid and not self.connection.closed:
             try:
                 self.connection.close()
             except Exception as exc:  # at interpreter exit the pool may be gone
@@ -272,15 +302,14 @@ class KeptConnections:
         self._every: weakref.WeakSet[_Kept] = weakref.WeakSet()
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
+    def take(self) -> _Kept | None:
+        """The thread's connection, marked busy until its ``busy`` is
+        cleared; None while it is busy (the caller takes one from the pool)."""
         kept = getattr(self._local, "kept", None)
         if kept is not None and kept.busy:
-            with self.engine.connect() as connection:
-                yield connection
-            return
+            return None
         if kept is None or not kept.usable():
-            if kept is not None and kept.pid != os.getpid():
+            if kept is not None and kept.pid != _Process.pid:
                 _INHERITED.append(kept)
             elif kept is not None:
                 kept.close()
@@ -288,6 +317,15 @@ class KeptConnections:
             with self._lock:
                 self._every.add(kept)
         kept.busy = True
+        return kept
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        kept = self.take()
+        if kept is None:
+            with self.engine.connect() as connection:
+                yield connection
+            return
         try:
             yield kept.connection
         finally:
@@ -322,6 +360,27 @@ class Database:
         """A read transaction. On PostgreSQL each statement sees the latest
         commits unless ``snapshot`` asks for one view of the whole
         transaction (REPEATABLE READ); SQLite always gives one view."""
+        kept = self.kept.take() if self.kept is not None else None
+        if kept is not None:
+            # The thread's own SQLite connection, in one generator: the
+            # layers below (errors, connection, transaction) as context
+            # managers of their own cost more than the transaction.
+            try:
+                _driver_begin(kept.driver, "DEFERRED")
+                try:
+                    yield kept.connection
+                except BaseException:
+                    _driver_rollback(kept.connection, kept.driver)
+                    raise
+                _driver_commit(kept.connection, kept.driver)
+            except sa.exc.DBAPIError as exc:
+                translated = _translated(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+            finally:
+                kept.busy = False
+            return
         with _translated_errors(), self._connection() as connection:
             if snapshot and not self.is_sqlite:
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
@@ -330,6 +389,31 @@ class Database:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Connection]:
+        kept = self.kept.take() if self.kept is not None else None
+        if kept is not None:
+            # As in reading(); the writers' turn covers BEGIN to COMMIT.
+            try:
+                self.writers.acquire()
+                try:
+                    _driver_begin(kept.driver, "IMMEDIATE")
+                    try:
+                        yield kept.connection
+                        changes.flush(kept.connection)
+                    except BaseException:
+                        _driver_rollback(kept.connection, kept.driver)
+                        raise
+                    _driver_commit(kept.connection, kept.driver)
+                finally:
+                    self.writers.release()
+            except sa.exc.DBAPIError as exc:
+                translated = _translated(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+            finally:
+                kept.busy = False
+            self.checkpointer.committed()
+            return
         turn = self.writers.turn() if self.writers is not None else contextlib.nullcontext()
         with _translated_errors(), self._connection() as connection:
             connection.info["berth_writing"] = True
@@ -374,18 +458,30 @@ def _driver_transaction(connection: Connection, mode: str) -> Iterator[None]:
     goes through SQLAlchemy so that it forgets its transaction too.
     """
     driver = connection.connection.driver_connection
+    _driver_begin(driver, mode)
+    try:
+        yield
+    except BaseException:
+        _driver_rollback(connection, driver)
+        raise
+    _driver_commit(connection, driver)
+
+
+def _driver_begin(driver: sqlite3.Connection, mode: str) -> None:
     try:
         driver.execute(f"BEGIN {mode}")
     except sqlite3.Error as exc:
         raise sa.exc.DBAPIError.instance(f"BEGIN {mode}", (), exc, sqlite3.Error) from exc
-    try:
-        yield
-    except BaseException:
-        if connection.in_transaction():
-            connection.rollback()
-        elif driver.in_transaction:
-            driver.rollback()
-        raise
+
+
+def _driver_rollback(connection: Connection, driver: sqlite3.Connection) -> None:
+    if connection.in_transaction():
+        connection.rollback()
+    elif driver.in_transaction:
+        driver.rollback()
+
+
+def _driver_commit(connection: Connection, driver: sqlite3.Connection) -> None:
     try:
         if connection.in_transaction():
             connection.commit()
@@ -415,14 +511,23 @@ def _translated_errors() -> Iterator[None]:
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        if sqlstate in _CONCURRENCY_SQLSTATES:
-            raise errors.ConcurrentUpdate() from exc
-        if isinstance(exc, sa.exc.IntegrityError):
-            # A unique key taken by a concurrent writer between our check
-            # and our insert: the caller's view is stale.
-            raise errors.ConcurrentUpdate() from exc
-        raise
+        translated = _translated(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def _translated(exc: sa.exc.DBAPIError) -> Exception | None:
+    """berth's error for a driver error that means another transaction got
+    there first; None for any other (it goes on as it is)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _CONCURRENCY_SQLSTATES:
+        return errors.ConcurrentUpdate()
+    if isinstance(exc, sa.exc.IntegrityError):
+        # A unique key taken by a concurrent writer between our check
+        # and our insert: the caller's view is stale.
+        return errors.ConcurrentUpdate()
+    return None
 
 
 def sqlite_path(url: str) -> str | None:

@@ -66,10 +66,13 @@ class Prepared:
     """One statement, built by ``build(shape)`` the first time each shape is
     used on each dialect. ``shape`` is whatever changes the SQL text (most
     often the length of an IN list, see ``in_list``); a statement of one
-    shape takes no argument."""
+    shape takes no argument. A statement written with a dialect's own
+    construct (an upsert) is built by ``build(dialect_name, shape)``
+    instead: pass ``per_dialect=True``."""
 
-    def __init__(self, build: Callable[..., sa.Executable]) -> None:
+    def __init__(self, build: Callable[..., sa.Executable], *, per_dialect: bool = False) -> None:
         self._build = build
+        self._per_dialect = per_dialect
         self._compiled: dict[tuple[str, Any], _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -78,8 +81,10 @@ class Prepared:
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
-                statement = self._build() if shape is None else self._build(shape)
-                compiled = self._compiled[key] = _compile(statement, dialect)
+                arguments = () if shape is None else (shape,)
+                if self._per_dialect:
+                    arguments = (dialect.name, *arguments)
+                compiled = self._compiled[key] = _compile(self._build(*arguments), dialect)
         return compiled
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None, shape: Any = None):

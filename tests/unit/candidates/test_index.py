@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from berth.placement import errors
+from berth.placement.candidates import index as index_module
 from berth.placement.candidates.finder import CandidateFinder
 from berth.placement.candidates.index import CandidateIndex
-from berth.placement.model import Inventory
+from berth.placement.model import Inventory, ProviderSnapshot
 from berth.store import open_store
 from tests.support.builders import claim, new_uuid
 
@@ -64,6 +65,8 @@ def describe(index: CandidateIndex) -> dict:
             None if index.live_sharing is None
             else {uuid(s) for s in np.flatnonzero(index.live_sharing).tolist()}
         ),
+        # Kept between searches: must follow every change of usage and shape.
+        "summaries": {uuid(s): index.summary(s) for s in np.flatnonzero(index.alive).tolist()},
         # A vacated slot holds nothing a search could pick up.
         "ghosts": [
             name for name, column in index.resources.items()
@@ -181,3 +184,27 @@ IndexFollowsTheStore.TestCase.settings = settings(
     max_examples=25, stateful_step_count=25, deadline=None
 )
 test_index_follows_the_store = IndexFollowsTheStore.TestCase
+
+
+def _root(uuid: str, vcpu: int, used: int = 0) -> ProviderSnapshot:
+    return ProviderSnapshot(
+        uuid=uuid, name=uuid, generation=1, root_provider_uuid=uuid, parent_provider_uuid=None,
+        inventories={"VCPU": Inventory("VCPU", vcpu)}, usages={"VCPU": used},
+        traits=frozenset(), aggregates=frozenset(),
+    )
+
+
+def test_summaries_kept_between_searches_are_bounded_and_follow_claims(monkeypatch):
+    monkeypatch.setattr(index_module, "SUMMARIES_KEPT", 2)
+    index = CandidateIndex()
+    index.apply([_root(f"host-{n}", vcpu=8 + n) for n in range(5)], [])
+    for _ in range(2):  # the second round after the kept ones were dropped
+        for n in range(5):
+            summary = index.summary(index.slot_of[f"host-{n}"])
+            assert (summary.uuid, summary.resources["VCPU"].capacity, summary.resources["VCPU"].used) == (
+                f"host-{n}", 8 + n, 0,
+            )
+            assert len(index._summaries) <= 2
+    slot = index.slot_of["host-4"]
+    index.add_usages({"host-4": {"VCPU": 3}})  # this process's own claim
+    assert index.summary(slot).resources["VCPU"].used == 3
