@@ -11,7 +11,7 @@ to place one instance on it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -84,11 +84,16 @@ class Ledger:
 
     def free(self, providers: Iterable[str], resource_class: str) -> int:
         total = 0
+        resources, taken = self.resources, self.taken
         for provider in providers:
-            summary = self.resources.get(provider, {}).get(resource_class)
+            held = resources.get(provider)
+            summary = held.get(resource_class) if held is not None else None
             if summary is not None:
-                taken = self.taken.get(provider)
-                total += summary.capacity - summary.used - (taken.get(resource_class, 0) if taken else 0)
+                total += summary.capacity - summary.used
+                if taken:  # only once an instance of the request is placed
+                    mine = taken.get(provider)
+                    if mine:
+                        total -= mine.get(resource_class, 0)
         return total
 
 
@@ -105,9 +110,6 @@ class HostState:
     # Ways to place one instance here, in the search's order.
     allocation_requests: list[AllocationRequest]
     ledger: Ledger
-
-    def free(self, resource_class: str) -> int:
-        return self.ledger.free(self.tree, resource_class)
 
     def fitting_request(self) -> AllocationRequest | None:
         """The first allocation request that still fits the ledger."""
@@ -188,6 +190,13 @@ class HostIndex(CandidateIndex):
             aggregates = self.aggregates[slot] if slot is not None else frozenset()
             found = self._attributes[uuid] = HostAttributes(self.cells.get(uuid), aggregates)
         return found
+
+
+def free_capacities(hosts: Sequence[HostState], resource_class: str) -> list[float]:
+    """Each host's free capacity of ``resource_class``, summed over the
+    providers of its tree the search summarised, less what this request's
+    instances take (the free-capacity weighers' raw values)."""
+    return [float(host.ledger.free(host.tree, resource_class)) for host in hosts]
 
 
 # A host the index no longer has attributes for: no cell, no aggregates.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Protocol
 
 from berth.scheduler.context import RequestContext
-from berth.scheduler.hosts import HostState
+from berth.scheduler.hosts import HostState, free_capacities
 from berth.scheduler.registry import Registry
 from berth.scheduler.spec import GroupPolicy
 
@@ -36,19 +36,19 @@ def _none(hosts: Sequence[HostState]) -> list[float]:
 @WEIGHERS.register("ram")
 class FreeRamWeigher:
     def weigh(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[float]:
-        return [float(host.free("MEMORY_MB")) for host in hosts]
+        return free_capacities(hosts, "MEMORY_MB")
 
 
 @WEIGHERS.register("vcpu")
 class FreeVcpuWeigher:
     def weigh(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[float]:
-        return [float(host.free("VCPU")) for host in hosts]
+        return free_capacities(hosts, "VCPU")
 
 
 @WEIGHERS.register("disk")
 class FreeDiskWeigher:
     def weigh(self, hosts: Sequence[HostState], ctx: RequestContext) -> list[float]:
-        return [float(host.free("DISK_GB")) for host in hosts]
+        return free_capacities(hosts, "DISK_GB")
 
 
 @WEIGHERS.register("soft_affinity")

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from berth.placement import errors
-from berth.store.sql import schema
+from berth.store.sql import clock, schema
 from berth.store.sql.engine import Database
 from berth.store.sql.migrate import upgrade
 from berth.store.sql.prepared import Prepared, in_list, in_values
@@ -313,3 +313,14 @@ def test_the_feed_and_the_claim_find_their_rows_by_index_on_sqlite(tmp_path):
                 ), plan
     finally:
         database.dispose()
+
+
+def test_timestamps_are_the_current_second_in_naive_utc(monkeypatch):
+    now = [1_790_000_000.75]
+    monkeypatch.setattr(clock.time, "time", lambda: now[0])
+    first = clock.utcnow()
+    assert first == datetime.datetime(2026, 9, 21, 14, 13, 20) and first.tzinfo is None
+    now[0] += 0.2  # the same second: the same value
+    assert clock.utcnow() == first
+    now[0] += 3600
+    assert clock.utcnow() == datetime.datetime(2026, 9, 21, 15, 13, 20)

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import datetime
+import time
+
+
+class _Second:
+    """The current second as a naive UTC datetime, made once per second:
+    a claim stamps two statements with it, and making it costs several
+    times more than reading the clock."""
+
+    second = -1
+    value = datetime.datetime(1970, 1, 1)
+
+    @classmethod
+    def now(cls) -> datetime.datetime:
+        second = int(time.time())
+        if second != cls.second:
+            # Two threads may both make it; either answer is the same second.
+            cls.value = datetime.datetime.fromtimestamp(second, datetime.UTC).replace(tzinfo=None)
+            cls.second = second
+        return cls.value
 
 
 def utcnow() -> datetime.datetime:
-    """Naive UTC, as stored (SQLite has no time zones)."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+    """Naive UTC to the second, as stored (SQLite has no time zones)."""
+    return _Second.now()
 
 
 def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
