@@ -76,9 +76,6 @@ class _Masks:
     def __init__(self, index: CandidateIndex) -> None:
         self.index = index
 
-    def none(self) -> np.ndarray:
-        return np.zeros(self.index.size, dtype=bool)
-
     def having_traits(self, requirement: TraitRequirement) -> np.ndarray:
         """Providers that by themselves meet ``requirement``."""
         mask = self.index.alive.copy()
@@ -109,8 +106,8 @@ class _GroupSearch:
     # Aggregate masks for the per-anchor rules of the unsuffixed group.
     member_of: np.ndarray | None
     forbidden_aggregates: np.ndarray | None
-    # Roots under which the group can be satisfied.
-    anchors: np.ndarray
+    # Roots under which the group can be satisfied (set once found).
+    anchors: np.ndarray | None
     spreads: bool
     # Sharing providers among the eligible ones, and among the givers of
     # each class (few; listed once so that per-anchor work stays small).
@@ -120,23 +117,25 @@ class _GroupSearch:
 
 
 class _Randomness:
-    """One numpy generator per process, made on first use: a generator
-    inherited through fork would give every worker the same samples, so
-    concurrent schedulers would pick the same hosts."""
+    """One numpy generator per process, made on first use and again in a
+    forked child: a generator inherited through fork would give every
+    worker the same samples, so concurrent schedulers would pick the same
+    hosts."""
 
-    def __init__(self) -> None:
-        self.pid: int | None = None
-        self.generator: np.random.Generator | None = None
+    generator: np.random.Generator | None = None
+
+    @classmethod
+    def forget(cls) -> None:
+        cls.generator = None
 
 
-_RANDOMNESS = _Randomness()
+os.register_at_fork(after_in_child=_Randomness.forget)
 
 
 def _random() -> np.random.Generator:
-    if _RANDOMNESS.pid != os.getpid():
-        _RANDOMNESS.generator = np.random.default_rng()
-        _RANDOMNESS.pid = os.getpid()
-    return _RANDOMNESS.generator
+    if _Randomness.generator is None:
+        _Randomness.generator = np.random.default_rng()
+    return _Randomness.generator
 
 
 # Below this share of slots set, a sample is drawn from the list of set
@@ -185,12 +184,18 @@ class Search:
         self.request = request
         self.anchors_within = anchors_within
         self.masks = _Masks(index)
-        live_sharing = index.live_sharing
-        self.any_sharing = live_sharing is not None
-        self.sharing = live_sharing if live_sharing is not None else np.zeros(index.size, dtype=bool)
+        self._live_sharing = index.live_sharing
+        self.any_sharing = self._live_sharing is not None
         self.has_trees = index.has_trees
         self._anchors_of_sharing: dict[int, np.ndarray] = {}
         self._ancestors: dict[int, frozenset[int]] = {}
+
+    @property
+    def sharing(self) -> np.ndarray:
+        """Mask of the live sharing providers (none in most fleets)."""
+        if self._live_sharing is None:
+            self._live_sharing = np.zeros(self.index.size, dtype=bool)
+        return self._live_sharing
 
     # -- stage 1 ----------------------------------------------------------------
 
@@ -200,8 +205,8 @@ class Search:
             groups = [self._search_group(group, anchor_filter) for group in self.request.groups]
         except NoCandidates:
             return CandidateResult.empty()
-        anchors = self.index.alive.copy()
-        for group in groups:
+        anchors = groups[0].anchors & self.index.alive
+        for group in groups[1:]:
             anchors &= group.anchors
         wanted = limit
         if max_candidates and (wanted is None or max_candidates < wanted):
@@ -306,13 +311,18 @@ class Search:
             fits = column.fits(amount)
             if tree_root is not None:
                 fits &= index.root == tree_root
-            if not fits.any():
-                raise NoCandidates
-            givers[resource_class] = fits & eligible
-        search = _GroupSearch(
-            group, givers, eligible, member_of, forbidden_aggregates,
-            masks.none(), spreads,
-        )
+            if spreads:
+                if not fits.any():
+                    raise NoCandidates
+                givers[resource_class] = fits & eligible
+            else:
+                # One provider gives every class: the providers that can
+                # are the eligible ones that fit each (a mask of this
+                # search's own, narrowed in place).
+                eligible &= fits
+        if not spreads and group.resources and not eligible.any():
+            raise NoCandidates
+        search = _GroupSearch(group, givers, eligible, member_of, forbidden_aggregates, None, spreads)
         search.anchors = (
             self._spread_anchors(search, tree_root) if spreads else self._single_anchors(search)
         ) & anchor_filter
@@ -321,10 +331,7 @@ class Search:
     def _single_anchors(self, search: _GroupSearch) -> np.ndarray:
         """Anchors of a group served by one provider: the provider's root,
         and for a sharing provider every root it shares with."""
-        providers = search.eligible.copy()
-        for giver in search.givers.values():
-            providers &= giver
-        search.eligible = providers
+        providers = search.eligible
         anchors = self.index.roots_of_mask(providers)
         if self.any_sharing:
             search.sharing_eligible = [int(slot) for slot in np.flatnonzero(providers & self.sharing)]

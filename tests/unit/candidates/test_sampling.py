@@ -14,8 +14,7 @@ from berth.placement.candidates import search
 
 @pytest.fixture
 def seeded(monkeypatch):
-    monkeypatch.setattr(search._RANDOMNESS, "generator", np.random.default_rng(7))
-    monkeypatch.setattr(search._RANDOMNESS, "pid", os.getpid())
+    monkeypatch.setattr(search._Randomness, "generator", np.random.default_rng(7))
 
 
 def _mask(size: int, set_slots) -> np.ndarray:
@@ -58,3 +57,20 @@ def test_every_set_slot_is_as_likely_to_be_drawn_and_to_come_first(seeded):
     # its position (the lowest, say) would stand out.
     assert max(first.values()) < 2 * rounds / len(set_slots)
     assert abs(np.mean([slot for slot, n in first.items() for _ in range(n)]) - np.mean(set_slots)) < 20
+
+
+def test_a_forked_child_draws_its_own_samples(seeded):
+    # Scheduler workers forked from one parent must not sample the same hosts.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write, search._random().bit_generator.random_raw(4).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 64)
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = search._random().bit_generator.random_raw(4).tobytes()
+    assert len(child) == len(parent) == 32 and child != parent
