@@ -50,7 +50,8 @@ def test_values_written_by_a_prepared_statement_read_back_through_core(database)
 def test_in_lists_of_each_length_find_exactly_their_rows(database):
     names = [f"CUSTOM_SHAPE_{n}" for n in range(5)]
     with database.writing() as conn:
-        _INSERT_CLASS.run_many(conn, [{"name": name, "at": datetime.datetime(2026, 1, 1)} for name in names])
+        for name in names:
+            _INSERT_CLASS.run(conn, {"name": name, "at": datetime.datetime(2026, 1, 1)})
     with database.reading() as conn:
         for size in (1, 2, 5):
             wanted = names[:size]

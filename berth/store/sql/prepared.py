@@ -112,19 +112,6 @@ class Prepared:
         finally:
             cursor.close()
 
-    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]], shape: Any = None) -> None:
-        if not rows:
-            return
-        compiled = self._for(conn.dialect, shape)
-        parameters = [compiled.parameters(row) for row in rows]
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(compiled.sql, parameters)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise _as_sqlalchemy_error(conn, compiled.sql, parameters, exc) from exc
-        finally:
-            cursor.close()
-
 
 def _as_sqlalchemy_error(conn: Connection, sql: str, parameters, error: Exception) -> sa.exc.DBAPIError:
     """A driver error as SQLAlchemy's (IntegrityError, OperationalError, ...),
