@@ -226,3 +226,24 @@ def test_a_refused_commit_rolls_back_and_leaves_the_kept_connection_usable(datab
         _add_class(conn, "CUSTOM_AFTER")
     with database.reading() as conn:
         assert _class_names(conn) == {"CUSTOM_AFTER"}
+
+
+@pytest.mark.parametrize("through", ["driver", "sqlalchemy"])
+def test_a_single_statement_read_runs_outside_a_transaction_and_leaves_none_open(database, through):
+    with database.writing() as conn:
+        _add_class(conn, "CUSTOM_SEEN")
+    with database.statement() as conn:
+        if through == "driver":
+            names = {name for name, in _driver(conn).execute(
+                "SELECT name FROM resource_classes WHERE name LIKE 'CUSTOM_%'"
+            )}
+            # Autocommit: no snapshot is held beyond the statement.
+            assert not _driver(conn).in_transaction
+        else:
+            names = _class_names(conn)
+    assert names == {"CUSTOM_SEEN"}
+    assert not conn.in_transaction() and not _driver(conn).in_transaction
+    with database.writing() as conn:  # the kept connection is free and usable
+        _add_class(conn, "CUSTOM_AFTER")
+    with database.statement() as conn:
+        assert _class_names(conn) == {"CUSTOM_SEEN", "CUSTOM_AFTER"}

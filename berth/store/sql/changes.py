@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 import sqlalchemy as sa
@@ -177,30 +177,17 @@ _REMOVED_SINCE = Prepared(lambda: sa.select(_removed.c.uuid).where(_removed.c.ch
 
 
 def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
+    """Everything that changed since the cursor, in one snapshot (the
+    caller's transaction)."""
     (store_id, seq, catalog_seq, forgotten_seq, removed_seq), = _READ_COUNTER.rows(conn)
     now = _Cursor(store_id, seq, catalog_seq)
     since = _Cursor.decode(cursor_text)
-    complete = (
-        since is None
-        or since.store_id != now.store_id
-        or since.catalog_seq != now.catalog_seq
-        or since.seq < forgotten_seq
-        or since.seq > now.seq
-    )
-    if complete:
+    if _needs_complete_read(since, now, forgotten_seq):
         return ProviderChanges(now.encode(), True, _snapshots(conn, None))
     if since.seq == now.seq:
         return ProviderChanges(now.encode(), False, ())
     after = {"after": since.seq}
-    reshaped = False
-    usages: dict[str, dict[str, int]] = {}
-    for uuid, shape_seq, name, used in _CHANGED_WITH_USAGES.rows(conn, after):
-        if shape_seq > since.seq:
-            reshaped = True
-            continue
-        found = usages.setdefault(uuid, {})
-        if name is not None:
-            found[name] = int(used)
+    usages, reshaped = _usages_of(_CHANGED_WITH_USAGES.rows(conn, after), since)
     changed = _snapshots(conn, since.seq) if reshaped else ()
     present = {p.uuid for p in changed}
     removed = [uuid for uuid, in _REMOVED_SINCE.rows(conn, after)] if removed_seq > since.seq else []
@@ -208,6 +195,61 @@ def read_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges:
         now.encode(), False, changed, tuple(u for u in removed if u not in present),
         tuple(UsageChange(uuid, used) for uuid, used in usages.items()),
     )
+
+
+def read_usage_changes(conn: Connection, cursor_text: str | None) -> ProviderChanges | None:
+    """The usual read, when only usages changed since the cursor (claims):
+    the counter and those usages in one statement, which needs no
+    transaction of its own to see one snapshot. None when the read needs
+    more (a first or foreign cursor, a change of shape, a removal): then
+    ``read_changes``, in a transaction."""
+    since = _Cursor.decode(cursor_text)
+    if since is None:
+        return None
+    counter, changed = None, []
+    for row in _COUNTER_AND_CHANGED_USAGES.rows(conn, {"after": since.seq}):
+        if row[0] == _COUNTER_ROW:
+            counter = row
+        else:
+            changed.append(row[1:5])
+    _, store_id, seq, _, catalog_seq, forgotten_seq, removed_seq = counter
+    now = _Cursor(store_id, seq, catalog_seq)
+    if _needs_complete_read(since, now, forgotten_seq) or removed_seq > since.seq:
+        return None
+    usages, reshaped = _usages_of(changed, since)
+    if reshaped:
+        return None
+    return ProviderChanges(
+        now.encode(), False, (), (), tuple(UsageChange(uuid, used) for uuid, used in usages.items()),
+    )
+
+
+def _needs_complete_read(since: _Cursor | None, now: _Cursor, forgotten_seq: int) -> bool:
+    """Whether a reader at ``since`` must read everything again: a first
+    read, another store's or another catalog's cursor, or one from before
+    the tombstones it would need were pruned."""
+    return (
+        since is None
+        or since.store_id != now.store_id
+        or since.catalog_seq != now.catalog_seq
+        or since.seq < forgotten_seq
+        or since.seq > now.seq
+    )
+
+
+def _usages_of(rows: Iterable[Sequence], since: _Cursor) -> tuple[dict[str, dict[str, int]], bool]:
+    """The usages of the changed providers whose shape did not change since
+    the cursor, by uuid and class; and whether any shape did change."""
+    usages: dict[str, dict[str, int]] = {}
+    reshaped = False
+    for uuid, shape_seq, name, used in rows:
+        if shape_seq > since.seq:
+            reshaped = True
+            continue
+        found = usages.setdefault(uuid, {})
+        if name is not None:
+            found[name] = int(used)
+    return usages, reshaped
 
 
 # The providers changed after a cursor, when their shape last changed (a
@@ -226,6 +268,28 @@ _CHANGED_WITH_USAGES = Prepared(lambda: (
         sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
     ))
     .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name)
+))
+
+
+_COUNTER_ROW = 0
+# The counter's row (kind 0), then _CHANGED_WITH_USAGES's rows (kind 1), in
+# one statement; the columns line up by type (PostgreSQL's UNION needs it).
+_COUNTER_AND_CHANGED_USAGES = Prepared(lambda: sa.union_all(
+    sa.select(
+        sa.literal(_COUNTER_ROW), _counter.c.store_id, _counter.c.seq, sa.cast(sa.null(), sa.String),
+        _counter.c.catalog_seq, _counter.c.forgotten_seq, _counter.c.removed_seq,
+    ).where(_counter.c.id == 1),
+    sa.select(
+        sa.literal(1), _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used),
+        sa.cast(sa.null(), sa.BigInteger), sa.cast(sa.null(), sa.BigInteger),
+    )
+    .select_from(_rp)
+    .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
+    .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
+    .where(_rp.c.id.in_(
+        sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
+    ))
+    .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name),
 ))
 
 

@@ -388,6 +388,29 @@ class Database:
                 yield connection
 
     @contextlib.contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection for a read of one statement, which sees one snapshot
+        without a transaction of its own. On SQLite's kept connections the
+        statement runs outside any (SQLite commits it on its own); elsewhere
+        it is a read transaction, as ``reading`` gives."""
+        kept = self.kept.take() if self.kept is not None else None
+        if kept is None:
+            with self.reading() as connection:
+                yield connection
+            return
+        try:
+            yield kept.connection
+        except sa.exc.DBAPIError as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        finally:
+            # A statement through SQLAlchemy would have begun a transaction.
+            _driver_rollback(kept.connection, kept.driver)
+            kept.busy = False
+
+    @contextlib.contextmanager
     def writing(self) -> Iterator[Connection]:
         kept = self.kept.take() if self.kept is not None else None
         if kept is not None:

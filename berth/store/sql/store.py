@@ -229,6 +229,12 @@ class SqlStore:
     # -- the candidate index's feed -------------------------------------------
 
     def read_provider_changes(self, cursor: str | None) -> ProviderChanges:
+        # After claims only (the usual case between two searches), one
+        # statement; otherwise the whole read in one snapshot.
+        with self.database.statement() as conn:
+            found = changes.read_usage_changes(conn, cursor)
+        if found is not None:
+            return found
         with self.database.reading(snapshot=True) as conn:
             return changes.read_changes(conn, cursor)
 
