@@ -38,6 +38,8 @@ class _Compiled:
     def parameters(self, given: Mapping[str, Any]) -> tuple | dict:
         # map() over dict.get runs in C: a claim of 100 instances binds a
         # few thousand values.
+        if self.positional and not self.processors:
+            return tuple(map(given.get, self.names, self.defaults))
         values = list(map(given.get, self.names, self.defaults))
         for position, process in self.processors:
             if values[position] is not None:
@@ -92,8 +94,11 @@ class Prepared:
         compiled = self._for(conn.dialect, shape)
         parameters = compiled.parameters(params or {})
         # Both drivers (sqlite3, psycopg) make and return a cursor here.
+        # Their DBAPI connection is the driver's own (no adapter between,
+        # as async drivers have): dbapi_connection is a plain attribute,
+        # driver_connection two properties deep.
         try:
-            return conn.connection.driver_connection.execute(compiled.sql, parameters)
+            return conn.connection.dbapi_connection.execute(compiled.sql, parameters)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _as_sqlalchemy_error(conn, compiled.sql, parameters, exc) from exc
 
