@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from berth.placement import errors
-from berth.store.sql import clock, schema
+from berth.store.sql import clock, engine, schema
 from berth.store.sql.engine import Database
 from berth.store.sql.migrate import upgrade
 from berth.store.sql.prepared import Prepared, in_list, in_values
@@ -166,6 +167,56 @@ def test_commits_reach_the_database_file_in_the_background(tmp_path):
         time.sleep(0.2)
     database.dispose()
     assert found == names
+
+
+def _log_frames(path: Path) -> int:
+    """Frames in the write-ahead log (a PASSIVE checkpoint's count)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        return connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("bounded", [True, False])
+def test_a_log_past_its_bound_is_started_over_once_copied(tmp_path, monkeypatch, bounded):
+    """Under constant load SQLite never starts its log over: some reader is
+    in it whenever a checkpoint runs, so none copies it all before the next
+    commit appends to it. The checkpointer has a log past WAL_RESTART_BYTES
+    started over, taking the writers' turn and waiting for the readers in
+    it to leave. Without the writers' queue to take (bounded False) a round
+    only copies, as SQLite does, and the log goes on growing."""
+    monkeypatch.setattr(engine, "WAL_RESTART_BYTES", 64 * 1024)
+    monkeypatch.setattr(engine, "WAL_RESTART_WAIT_MS", 10_000)
+    monkeypatch.setattr(engine, "CHECKPOINT_INTERVAL_S", 3600)  # rounds run when the test says
+    path = tmp_path / "berth.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    if not bounded:
+        database.checkpointer.writers = None
+    # A reader in the log when the round starts, gone a moment later.
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM resource_classes").fetchall()
+    names = [f"CUSTOM_LOG_{n}" for n in range(300)]
+    for name in names:
+        with database.writing() as conn:
+            _INSERT_CLASS.run(conn, {"name": name, "at": datetime.datetime(2026, 1, 1)})
+    grown = _log_frames(path)
+    assert grown * 4096 > 64 * 1024
+    leaves = threading.Timer(1.0, reader.rollback)
+    leaves.start()
+    database.checkpointer._checkpoint()
+    leaves.join()
+    reader.close()
+    with database.writing() as conn:
+        _INSERT_CLASS.run(conn, {"name": "CUSTOM_LOG_AFTER", "at": datetime.datetime(2026, 1, 1)})
+    after = _log_frames(path)
+    assert (after < 16) if bounded else (after > grown)
+    everything = [*names, "CUSTOM_LOG_AFTER"]
+    with database.reading() as conn:
+        assert len(_CLASSES_NAMED.rows(conn, in_values("name", everything), shape=len(everything))) == 301
+    database.dispose()
 
 
 def test_the_sql_feed_reads_only_usages_after_claims(tmp_path):
