@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
+from typing import NoReturn
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -398,10 +399,7 @@ class Database:
                     raise
                 _driver_commit(kept.connection, kept.driver)
             except sa.exc.DBAPIError as exc:
-                translated = _translated(exc)
-                if translated is None:
-                    raise
-                raise translated from exc
+                _raise_translated(exc)
             finally:
                 kept.busy = False
             return
@@ -425,10 +423,7 @@ class Database:
         try:
             yield kept.connection
         except sa.exc.DBAPIError as exc:
-            translated = _translated(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+            _raise_translated(exc)
         finally:
             # A statement through SQLAlchemy would have begun a transaction.
             _driver_rollback(kept.connection, kept.driver)
@@ -453,10 +448,7 @@ class Database:
                 finally:
                     self.writers.release()
             except sa.exc.DBAPIError as exc:
-                translated = _translated(exc)
-                if translated is None:
-                    raise
-                raise translated from exc
+                _raise_translated(exc)
             finally:
                 kept.busy = False
             self.checkpointer.committed()
@@ -558,23 +550,20 @@ def _translated_errors() -> Iterator[None]:
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        translated = _translated(exc)
-        if translated is None:
-            raise
-        raise translated from exc
+        _raise_translated(exc)
 
 
-def _translated(exc: sa.exc.DBAPIError) -> Exception | None:
-    """berth's error for a driver error that means another transaction got
-    there first; None for any other (it goes on as it is)."""
+def _raise_translated(exc: sa.exc.DBAPIError) -> NoReturn:
+    """Raise berth's error for a driver error that means another
+    transaction got there first; any other goes on as it is."""
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in _CONCURRENCY_SQLSTATES:
-        return errors.ConcurrentUpdate()
+        raise errors.ConcurrentUpdate() from exc
     if isinstance(exc, sa.exc.IntegrityError):
         # A unique key taken by a concurrent writer between our check
         # and our insert: the caller's view is stale.
-        return errors.ConcurrentUpdate()
-    return None
+        raise errors.ConcurrentUpdate() from exc
+    raise exc
 
 
 def sqlite_path(url: str) -> str | None:
