@@ -259,18 +259,22 @@ def _usages_of(rows: Iterable[Sequence], since: _Cursor) -> tuple[dict[str, dict
 # providers are named by a subquery: with the condition on change_seq in
 # the join itself, SQLite's planner scans every provider in id order to
 # save sorting the groups.
-_CHANGED_WITH_USAGES = Prepared(lambda: (
-    sa.select(_rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used))
-    .select_from(_rp)
-    .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
-    .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
-    .where(_rp.c.id.in_(
-        sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
-    ))
-    .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name)
-))
+def _changed_with_usages(leading: tuple = (), trailing: tuple = ()) -> sa.Select:
+    """``leading`` and ``trailing`` columns go around the four it reads
+    (to line it up with the counter's row in a UNION)."""
+    return (
+        sa.select(*leading, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used), *trailing)
+        .select_from(_rp)
+        .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
+        .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
+        .where(_rp.c.id.in_(
+            sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
+        ))
+        .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name)
+    )
 
 
+_CHANGED_WITH_USAGES = Prepared(_changed_with_usages)
 _COUNTER_ROW = 0
 # The counter's row (kind 0), then _CHANGED_WITH_USAGES's rows (kind 1), in
 # one statement; the columns line up by type (PostgreSQL's UNION needs it).
@@ -279,17 +283,9 @@ _COUNTER_AND_CHANGED_USAGES = Prepared(lambda: sa.union_all(
         sa.literal(_COUNTER_ROW), _counter.c.store_id, _counter.c.seq, sa.cast(sa.null(), sa.String),
         _counter.c.catalog_seq, _counter.c.forgotten_seq, _counter.c.removed_seq,
     ).where(_counter.c.id == 1),
-    sa.select(
-        sa.literal(1), _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, sa.func.sum(_alloc.c.used),
-        sa.cast(sa.null(), sa.BigInteger), sa.cast(sa.null(), sa.BigInteger),
-    )
-    .select_from(_rp)
-    .outerjoin(_alloc, _alloc.c.resource_provider_id == _rp.c.id)
-    .outerjoin(_rc, _rc.c.id == _alloc.c.resource_class_id)
-    .where(_rp.c.id.in_(
-        sa.select(_rp.c.id).where(_rp.c.change_seq > sa.bindparam("after")).scalar_subquery()
-    ))
-    .group_by(_rp.c.id, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name),
+    _changed_with_usages(
+        leading=(sa.literal(1),), trailing=(sa.cast(sa.null(), sa.BigInteger), sa.cast(sa.null(), sa.BigInteger)),
+    ),
 ))
 
 
