@@ -15,7 +15,7 @@ driver's cursor.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
 import sqlalchemy as sa
@@ -344,15 +344,8 @@ def _write_claims(
             provider_id = locked[rp_uuid].id
             for rc, amount in resources.items():
                 rows.append((provider_id, consumer_id, capacities[(provider_id, rc)].class_id, amount))
-    for start in range(0, len(rows), _SLICE):
-        chunk = rows[start:start + _SLICE]
-        values: dict = {"now": now}
-        for number, (provider_id, consumer_id, class_id, amount) in enumerate(chunk):
-            values[f"provider_{number}"] = provider_id
-            values[f"consumer_{number}"] = consumer_id
-            values[f"class_{number}"] = class_id
-            values[f"used_{number}"] = amount
-        _INSERT_ALLOCATIONS.run(conn, values, shape=len(chunk))
+    for size, values in _in_slices(rows, ("provider", "consumer", "class", "used"), now):
+        _INSERT_ALLOCATIONS.run(conn, values, shape=size)
 
 
 def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) -> dict[str, int]:
@@ -362,18 +355,26 @@ def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) ->
     by uuid. A uuid some consumer has already is skipped."""
     if not claims:
         return {}
-    ordered = sorted(claims, key=lambda c: c.consumer_uuid)
+    rows = sorted(
+        ((c.consumer_uuid, c.project_id, c.user_id, c.consumer_type) for c in claims), key=lambda row: row[0],
+    )
     ids: dict[str, int] = {}
-    for start in range(0, len(ordered), _SLICE):
-        chunk = ordered[start:start + _SLICE]
-        values: dict = {"now": now}
-        for row, claim in enumerate(chunk):
-            values[f"uuid_{row}"] = claim.consumer_uuid
-            values[f"project_{row}"] = claim.project_id
-            values[f"user_{row}"] = claim.user_id
-            values[f"type_{row}"] = claim.consumer_type
-        ids.update(_INSERT_NEW_CONSUMERS.rows(conn, values, shape=len(chunk)))
+    for size, values in _in_slices(rows, ("uuid", "project", "user", "type"), now):
+        ids.update(_INSERT_NEW_CONSUMERS.rows(conn, values, shape=size))
     return ids
+
+
+def _in_slices(rows: Sequence[tuple], columns: tuple[str, ...], now) -> Iterator[tuple[int, dict]]:
+    """``rows`` in slices of at most _SLICE, each as the parameters of one
+    multi-row statement: ``<column>_<n>`` for row n's values, and the
+    timestamp the rows share under ``now``."""
+    for start in range(0, len(rows), _SLICE):
+        chunk = rows[start:start + _SLICE]
+        values: dict = {"now": now}
+        for number, row in enumerate(chunk):
+            for column, value in zip(columns, row):
+                values[f"{column}_{number}"] = value
+        yield len(chunk), values
 
 
 def _update_consumer(conn: Connection, claim: ConsumerClaim, row: _ConsumerRow, now) -> None:

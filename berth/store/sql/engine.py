@@ -16,8 +16,8 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event
