@@ -166,7 +166,8 @@ _INSERT_ALLOCATIONS = Prepared(lambda size: _alloc.insert().values([
 
 def _new_consumers(dialect: str, size: int) -> sa.Insert:
     """``size`` new consumers in one statement that skips any whose uuid is
-    taken and answers the ids of those it inserted."""
+    taken and answers the ids of those it inserted; on SQLite, one new
+    consumer answers nothing (``_LAST_ROW_ID``)."""
     insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect](_consumers).values([
         {
             "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
@@ -174,10 +175,17 @@ def _new_consumers(dialect: str, size: int) -> sa.Insert:
             "generation": 1, "created_at": sa.bindparam("now"),
         }
         for row in range(size)
-    ])
-    return insert.on_conflict_do_nothing(index_elements=[_consumers.c.uuid]).returning(
-        _consumers.c.uuid, _consumers.c.id,
-    )
+    ]).on_conflict_do_nothing(index_elements=[_consumers.c.uuid])
+    if _LAST_ROW_ID.get(dialect) == size:
+        return insert
+    return insert.returning(_consumers.c.uuid, _consumers.c.id)
+
+
+# Works around the cost of RETURNING on SQLite (its rows go through a
+# temporary table: as much again as the insert): a single new consumer,
+# a scheduler's claim, is inserted without it and its id read from the
+# cursor (the row count tells whether the uuid was taken).
+_LAST_ROW_ID = {"sqlite": 1}
 
 
 _INSERT_NEW_CONSUMERS = Prepared(_new_consumers, per_dialect=True)
@@ -360,7 +368,13 @@ def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) ->
     )
     ids: dict[str, int] = {}
     for size, values in _in_slices(rows, ("uuid", "project", "user", "type"), now):
-        ids.update(_INSERT_NEW_CONSUMERS.rows(conn, values, shape=size))
+        if _LAST_ROW_ID.get(conn.dialect.name) == size:
+            cursor = _INSERT_NEW_CONSUMERS.execute(conn, values, shape=size)
+            if cursor.rowcount == 1:
+                ids[values["uuid_0"]] = cursor.lastrowid
+            cursor.close()
+        else:
+            ids.update(_INSERT_NEW_CONSUMERS.rows(conn, values, shape=size))
     return ids
 
 

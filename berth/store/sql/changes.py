@@ -99,15 +99,18 @@ def catalog_changed(conn: Connection) -> None:
     _pending(conn).catalog = True
 
 
-_BUMP_COUNTER = Prepared(lambda: (
-    _counter.update().where(_counter.c.id == 1)
-    .values(seq=_counter.c.seq + 1).returning(_counter.c.seq)
-))
+# The counter is bumped by a plain UPDATE and the stamps read it back in a
+# subquery: on SQLite, RETURNING costs more than the update itself (its
+# rows go through a temporary table), and the claim is the hottest write.
+_BUMP_COUNTER = Prepared(lambda: _counter.update().where(_counter.c.id == 1).values(seq=_counter.c.seq + 1))
+_CURRENT_SEQ = sa.select(_counter.c.seq).where(_counter.c.id == 1).scalar_subquery()
+
+
 def _stamp(shape: bool, bump: bool) -> Prepared:
     def build(size: int) -> sa.Update:
-        values: dict = {"change_seq": sa.bindparam("seq")}
+        values: dict = {"change_seq": _CURRENT_SEQ}
         if shape:
-            values["shape_seq"] = sa.bindparam("seq")
+            values["shape_seq"] = _CURRENT_SEQ
         if bump:
             values["generation"] = _rp.c.generation + 1
             values["updated_at"] = sa.bindparam("now")
@@ -130,20 +133,24 @@ def flush(conn: Connection) -> None:
     if pending.removed or pending.catalog:
         seq, forgotten = _bump_counter_and_horizons(conn, pending)
     else:
-        (seq,), = _BUMP_COUNTER.rows(conn)
-    shaped, bumped = pending.touched, pending.bumped
-    now = utcnow()
-    groups = {
-        (True, True): shaped & bumped,
-        (True, False): shaped - bumped,
-        (False, True): bumped - shaped,
-        (False, False): pending.usages - shaped - bumped,
-    }
+        _BUMP_COUNTER.run(conn)
+    shaped, bumped, now = pending.touched, pending.bumped, utcnow()
+    if shaped:
+        groups = {
+            (True, True): shaped & bumped,
+            (True, False): shaped - bumped,
+            (False, True): bumped - shaped,
+            (False, False): pending.usages - shaped - bumped,
+        }
+    else:  # a claim's: no shape changed
+        groups = {(False, True): bumped, (False, False): pending.usages - bumped}
     for kind, touched in groups.items():
+        if not touched:
+            continue
         ids = sorted(touched)
         for start in range(0, len(ids), _STAMP_SLICE):
             chunk = ids[start:start + _STAMP_SLICE]
-            _STAMPS[kind].run(conn, {"seq": seq, "now": now, **in_values("provider", chunk)}, shape=len(chunk))
+            _STAMPS[kind].run(conn, {"now": now, **in_values("provider", chunk)}, shape=len(chunk))
     if pending.removed:
         conn.execute(_removed.delete().where(_removed.c.uuid.in_(sorted(pending.removed))))
         conn.execute(_removed.insert(), [{"uuid": u, "change_seq": seq} for u in sorted(pending.removed)])
