@@ -32,6 +32,8 @@ _INITIAL_SLOTS = 1024
 # At most this many provider summaries are kept (CandidateIndex.summary);
 # beyond it they are all dropped and built again as searches ask for them.
 SUMMARIES_KEPT = 20_000
+# At most this many masks of ResourceColumn.fits are kept per class.
+FITTING_KEPT = 32
 
 
 def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
@@ -63,6 +65,12 @@ class ResourceColumn:
     largest_min_unit: int = 1
     smallest_max_unit: int = 2**63 - 1
     has_steps: bool = False
+    # ``fits(amount)`` by amount, kept until the column's inventories change
+    # and brought up to date slot by slot when a usage changes (``use``):
+    # requests ask for a few distinct amounts (flavors), and a claim moves
+    # the usage of one slot between two searches.
+    # Each as the mask, updated in place, and a read-only view of it.
+    _fitting: dict[int, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def empty(cls, size: int) -> ResourceColumn:
@@ -77,6 +85,7 @@ class ResourceColumn:
         )
 
     def grow(self, size: int) -> None:
+        self._fitting.clear()
         self.present = _grown(self.present, size, False)
         self.capacity = _grown(self.capacity, size, 0.0)
         self.used = _grown(self.used, size, 0)
@@ -86,6 +95,7 @@ class ResourceColumn:
         self.step_size = _grown(self.step_size, size, 1)
 
     def set(self, slot: int, inventory: Inventory, used: int) -> None:
+        self._fitting.clear()
         self.present[slot] = True
         self.capacity[slot] = inventory.capacity
         self.used[slot] = used
@@ -99,22 +109,44 @@ class ResourceColumn:
 
     def use(self, slot: int, used: int) -> None:
         self.used[slot] = used
-        self.free[slot] = self.capacity[slot] - used
+        free = self.free[slot] = self.capacity.item(slot) - used
+        if self._fitting:
+            present, min_unit = self.present.item(slot), self.min_unit.item(slot)
+            max_unit, step_size = self.max_unit.item(slot), self.step_size.item(slot)
+            for amount, (mask, _) in self._fitting.items():
+                mask[slot] = self._fits_where(amount, free, present, min_unit, max_unit, step_size)
 
     def clear(self, slot: int) -> None:
+        self._fitting.clear()
         self.present[slot] = False
         self.used[slot] = 0
         self.free[slot] = 0.0
 
     def fits(self, amount: int) -> np.ndarray:
         """Slots where one more allocation of ``amount`` fits: Placement's
-        capacity and unit checks, vectorised."""
+        capacity and unit checks, vectorised. Shared between searches (kept
+        per amount, read-only): do not change it in place."""
+        kept = self._fitting.get(amount)
+        if kept is None:
+            if len(self._fitting) >= FITTING_KEPT:
+                self._fitting.clear()
+            mask = self._fits_where(
+                amount, self.free, self.present, self.min_unit, self.max_unit, self.step_size,
+            )
+            shared = mask.view()
+            shared.flags.writeable = False
+            kept = self._fitting[amount] = (mask, shared)
+        return kept[1]
+
+    def _fits_where(self, amount: int, free, present, min_unit, max_unit, step_size):
+        """The checks of ``fits`` on columns (arrays over every slot) or on
+        one slot's values (Python numbers): the operators are the same."""
         # A slot without inventory of the class has free 0 (empty, clear,
         # grow), so for a positive amount ``free >= amount`` rules it out
         # on its own.
-        mask = self.free >= amount if amount >= 1 else self.present & (self.free >= amount)
+        mask = free >= amount if amount >= 1 else present & (free >= amount)
         if self.has_steps or not self.largest_min_unit <= amount <= self.smallest_max_unit:
-            mask &= (self.min_unit <= amount) & (self.max_unit >= amount) & (amount % self.step_size == 0)
+            mask &= (min_unit <= amount) & (max_unit >= amount) & (amount % step_size == 0)
         return mask
 
     def whole_capacity(self, slot: int) -> int:

@@ -310,7 +310,7 @@ class Search:
             # columns are cleared): no need to narrow to the live ones.
             fits = column.fits(amount)
             if tree_root is not None:
-                fits &= index.root == tree_root
+                fits = fits & (index.root == tree_root)
             if spreads:
                 if not fits.any():
                     raise NoCandidates

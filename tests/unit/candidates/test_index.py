@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -15,13 +16,15 @@ from berth.placement import errors
 from berth.placement.candidates import index as index_module
 from berth.placement.candidates.finder import CandidateFinder
 from berth.placement.candidates.index import CandidateIndex
-from berth.placement.model import Inventory, ProviderSnapshot
+from berth.placement.model import Inventory, ProviderSnapshot, UsageChange
 from berth.store import open_store
 from tests.support.builders import claim, new_uuid
 
 CLASSES = ["VCPU", "DISK_GB", "SRIOV_NET_VF"]
 TRAITS = ["HW_CPU_X86_AVX2", "MISC_SHARES_VIA_AGGREGATE", "STORAGE_DISK_SSD"]
 AGGREGATES = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(3)]
+# Amounts whose ResourceColumn.fits masks are compared (kept between steps).
+FITTING_AMOUNTS = (0, 1, 2, 4, 8)
 
 
 def describe(index: CandidateIndex) -> dict:
@@ -67,6 +70,11 @@ def describe(index: CandidateIndex) -> dict:
         ),
         # Kept between searches: must follow every change of usage and shape.
         "summaries": {uuid(s): index.summary(s) for s in np.flatnonzero(index.alive).tolist()},
+        "fitting": {
+            (name, amount): {uuid(s) for s in np.flatnonzero(column.fits(amount) & index.alive).tolist()}
+            for name, column in index.resources.items() if (column.present & index.alive).any()
+            for amount in FITTING_AMOUNTS
+        },
         # A vacated slot holds nothing a search could pick up.
         "ghosts": [
             name for name, column in index.resources.items()
@@ -208,3 +216,26 @@ def test_summaries_kept_between_searches_are_bounded_and_follow_claims(monkeypat
     slot = index.slot_of["host-4"]
     index.add_usages({"host-4": {"VCPU": 3}})  # this process's own claim
     assert index.summary(slot).resources["VCPU"].used == 3
+
+
+def test_fitting_masks_are_kept_read_only_bounded_and_follow_claims(monkeypatch):
+    monkeypatch.setattr(index_module, "FITTING_KEPT", 2)
+    index = CandidateIndex()
+    index.apply([_root(f"host-{n}", vcpu=4) for n in range(3)], [])
+    column = index.resources["VCPU"]
+
+    def fitting(amount: int) -> set[str]:
+        return {index.uuid(s) for s in np.flatnonzero(column.fits(amount) & index.alive).tolist()}
+
+    assert fitting(3) == {"host-0", "host-1", "host-2"}
+    with pytest.raises(ValueError):
+        column.fits(3)[0] = False
+    index.add_usages({"host-1": {"VCPU": 2}})  # this process's own claim
+    assert fitting(3) == {"host-0", "host-2"}
+    assert fitting(2) == {"host-0", "host-1", "host-2"}
+    index.apply_usages([UsageChange("host-1", {"VCPU": 0})])  # the feed's figure
+    assert fitting(3) == {"host-0", "host-1", "host-2"}
+    assert fitting(4) == {"host-0", "host-1", "host-2"}  # a third amount: the kept ones are dropped
+    assert len(column._fitting) <= 2
+    index.add_usages({"host-2": {"VCPU": 1}})
+    assert (fitting(3), fitting(4)) == ({"host-0", "host-1", "host-2"}, {"host-0", "host-1"})
