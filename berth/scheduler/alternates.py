@@ -176,4 +176,6 @@ class BuildFailures:
             horizon = self.clock() - self.window
             while self._events and self._events[0][0] <= horizon:
                 self._events.popleft()
+            if not self._events:
+                return {}
             return dict(collections.Counter(host for _, host in self._events))

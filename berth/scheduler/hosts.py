@@ -215,26 +215,33 @@ def _host_of(allocation: AllocationRequest, roots: Mapping[str, str], sharing: s
 def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes]) -> list[HostState]:
     """HostStates from one search, in the order of the search's candidates."""
     ledger = Ledger()
+    resources = ledger.resources
     roots: dict[str, str] = {}
     trees: dict[str, list[str]] = {}
     traits: dict[str, frozenset[str]] = {}
     sharing: set[str] = set()
     for summary in result.provider_summaries:
-        ledger.add_summary(summary.uuid, summary.resources)
-        roots[summary.uuid] = summary.root_provider_uuid
-        trees.setdefault(summary.root_provider_uuid, []).append(summary.uuid)
-        traits[summary.uuid] = summary.traits
+        uuid, root = summary.uuid, summary.root_provider_uuid
+        resources[uuid] = summary.resources
+        roots[uuid] = root
+        tree = trees.get(root)
+        if tree is None:
+            trees[root] = [uuid]
+        else:
+            tree.append(uuid)
+        traits[uuid] = summary.traits
         if SHARING_TRAIT in summary.traits:
-            sharing.add(summary.uuid)
+            sharing.add(uuid)
     ledger.sharing = sharing
     hosts: dict[str, HostState] = {}
+    no_traits: frozenset[str] = frozenset()
     for allocation in result.allocation_requests:
-        root = _host_of(allocation, roots, sharing)
+        root = _host_of(allocation, roots, sharing) if sharing else roots[next(iter(allocation.allocations))]
         host = hosts.get(root)
         if host is None:
             found = attributes.get(root, _UNKNOWN)
             host = hosts[root] = HostState(
-                root, found.cell, traits.get(root, frozenset()), found.aggregates,
+                root, found.cell, traits.get(root, no_traits), found.aggregates,
                 tuple(trees.get(root, (root,))), [], ledger,
             )
         host.allocation_requests.append(allocation)
