@@ -37,7 +37,7 @@ from berth.placement.model import (
 )
 from berth.store.sql import catalog, changes, providers, schema
 from berth.store.sql.clock import as_utc, utcnow
-from berth.store.sql.prepared import Prepared, in_list, in_values
+from berth.store.sql.prepared import Prepared, in_list, in_values, numbered
 from berth.store.sql.providers import ProviderRow
 
 _alloc = schema.allocations
@@ -235,12 +235,28 @@ def _lock_providers(
             locked[uuid] = _LockedProvider(provider_id, uuid, generation)
         if name is not None:
             capacities[(provider_id, name)] = _Capacity(
-                class_id, Inventory(name, total, reserved, min_unit, max_unit, step_size, ratio), int(used),
+                class_id, _inventory(name, total, reserved, min_unit, max_unit, step_size, ratio), int(used),
             )
     missing = uuids - locked.keys()
     if missing:
         raise errors.ResourceProviderNotFound(sorted(missing)[0])
     return locked, capacities
+
+
+# Inventories as read under the claim's lock, by their row: a fleet has a
+# few distinct ones (a model of host has one inventory per class), and an
+# Inventory (a frozen dataclass) costs several times a lookup to make.
+_INVENTORIES: dict[tuple, Inventory] = {}
+_INVENTORIES_KEPT = 4096
+
+
+def _inventory(*row) -> Inventory:
+    found = _INVENTORIES.get(row)
+    if found is None:
+        if len(_INVENTORIES) >= _INVENTORIES_KEPT:
+            _INVENTORIES.clear()
+        found = _INVENTORIES[row] = Inventory(*row)
+    return found
 
 
 def write_allocations(conn: Connection, claims: Sequence[ConsumerClaim]) -> None:
@@ -299,11 +315,13 @@ def _check_fit(
     """Every amount fits its inventory's unit rules, and every provider and
     class stays within capacity once the claims are added to what others
     hold."""
-    requested: dict[tuple[int, str], int] = collections.Counter()
+    requested: dict[tuple[int, str], int] = {}
     for claim in claims:
         for rp_uuid, resources in claim.allocations.items():
+            provider_id = locked[rp_uuid].id
             for rc, amount in resources.items():
-                requested[(locked[rp_uuid].id, rc)] += amount
+                key = (provider_id, rc)
+                requested[key] = requested.get(key, 0) + amount
     for claim in claims:
         for rp_uuid, resources in claim.allocations.items():
             for rc, amount in resources.items():
@@ -385,9 +403,10 @@ def _in_slices(rows: Sequence[tuple], columns: tuple[str, ...], now) -> Iterator
     for start in range(0, len(rows), _SLICE):
         chunk = rows[start:start + _SLICE]
         values: dict = {"now": now}
-        for number, row in enumerate(chunk):
-            for column, value in zip(columns, row):
-                values[f"{column}_{number}"] = value
+        # Column by column (zip(*chunk) transposes), so that the names and
+        # values pair up in C.
+        for column, cells in zip(columns, zip(*chunk)):
+            values.update(zip(numbered(column, len(chunk)), cells))
         yield len(chunk), values
 
 

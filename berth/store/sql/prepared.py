@@ -15,6 +15,7 @@ driver value is what the caller wants (integers, text, floats).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -126,9 +127,16 @@ def _as_sqlalchemy_error(conn: Connection, sql: str, parameters, error: Exceptio
 
 def in_list(prefix: str, size: int) -> list[sa.BindParameter]:
     """``size`` bind parameters for an IN list: prefix_0, prefix_1, ..."""
-    return [sa.bindparam(f"{prefix}_{index}") for index in range(size)]
+    return [sa.bindparam(name) for name in numbered(prefix, size)]
 
 
-def in_values(prefix: str, values: Iterable[Any]) -> dict[str, Any]:
+def in_values(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
     """The parameters ``in_list(prefix, len(values))`` expects."""
-    return {f"{prefix}_{index}": value for index, value in enumerate(values)}
+    return dict(zip(numbered(prefix, len(values)), values))
+
+
+@functools.lru_cache(maxsize=256)
+def numbered(prefix: str, size: int) -> tuple[str, ...]:
+    """prefix_0 ... prefix_{size-1}: the names of a list of parameters,
+    made once per prefix and size (hot statements bind hundreds)."""
+    return tuple(f"{prefix}_{index}" for index in range(size))
