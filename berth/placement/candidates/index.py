@@ -69,8 +69,12 @@ class ResourceColumn:
     # and brought up to date slot by slot when a usage changes (``use``):
     # requests ask for a few distinct amounts (flavors), and a claim moves
     # the usage of one slot between two searches.
-    # Each as the mask, updated in place, and a read-only view of it.
-    _fitting: dict[int, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
+    # Each as the mask (updated in place), a read-only view of it, and
+    # whether the amount is within every slot's unit rules (``plain``: then
+    # a slot's bit is ``free >= amount`` alone).
+    _fitting: dict[int, tuple[np.ndarray, np.ndarray, bool]] = dataclasses.field(
+        default_factory=dict, repr=False,
+    )
 
     @classmethod
     def empty(cls, size: int) -> ResourceColumn:
@@ -109,12 +113,18 @@ class ResourceColumn:
 
     def use(self, slot: int, used: int) -> None:
         self.used[slot] = used
-        free = self.free[slot] = self.capacity.item(slot) - used
-        if self._fitting:
-            present, min_unit = self.present.item(slot), self.min_unit.item(slot)
-            max_unit, step_size = self.max_unit.item(slot), self.step_size.item(slot)
-            for amount, (mask, _) in self._fitting.items():
-                mask[slot] = self._fits_where(amount, free, present, min_unit, max_unit, step_size)
+        free = self.capacity.item(slot) - used
+        self.free[slot] = free
+        if not self._fitting:
+            return
+        for amount, (mask, _, plain) in self._fitting.items():
+            if plain:  # what _fits_where comes down to for this amount
+                mask[slot] = free >= amount
+            else:
+                mask[slot] = self._fits_where(
+                    amount, free, self.present.item(slot), self.min_unit.item(slot),
+                    self.max_unit.item(slot), self.step_size.item(slot),
+                )
 
     def clear(self, slot: int) -> None:
         self._fitting.clear()
@@ -135,8 +145,13 @@ class ResourceColumn:
             )
             shared = mask.view()
             shared.flags.writeable = False
-            kept = self._fitting[amount] = (mask, shared)
+            plain = amount >= 1 and not self._unit_checked(amount)
+            kept = self._fitting[amount] = (mask, shared, plain)
         return kept[1]
+
+    def _unit_checked(self, amount: int) -> bool:
+        """Whether ``amount`` may break some slot's unit rules."""
+        return self.has_steps or not self.largest_min_unit <= amount <= self.smallest_max_unit
 
     def _fits_where(self, amount: int, free, present, min_unit, max_unit, step_size):
         """The checks of ``fits`` on columns (arrays over every slot) or on
@@ -145,7 +160,7 @@ class ResourceColumn:
         # grow), so for a positive amount ``free >= amount`` rules it out
         # on its own.
         mask = free >= amount if amount >= 1 else present & (free >= amount)
-        if self.has_steps or not self.largest_min_unit <= amount <= self.smallest_max_unit:
+        if self._unit_checked(amount):
             mask &= (min_unit <= amount) & (max_unit >= amount) & (amount % step_size == 0)
         return mask
 
