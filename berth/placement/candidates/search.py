@@ -222,10 +222,15 @@ class Search:
             if randomize:
                 order = _random().permutation(order)
         if whole:
-            found = self._whole_providers(groups[0], order[:wanted])
+            slots = order[:wanted].tolist()
+            found = self._whole_providers(groups[0], slots)
+            # Each candidate is the provider at its slot, its own tree: the
+            # summaries are of those slots.
+            summaries = tuple(self.index.summary(slot) for slot in sorted(slots))
         else:
             found = self._collect(groups, order, wanted)
-        return CandidateResult(tuple(found), self._summaries(found))
+            summaries = self._summaries(found)
+        return CandidateResult(tuple(found), summaries)
 
     def _each_provider_alone(self, groups: Sequence[_GroupSearch]) -> bool:
         """True when every candidate is one provider that is its own tree:
@@ -238,14 +243,14 @@ class Search:
             and not groups[0].sharing_eligible
         )
 
-    def _whole_providers(self, group: _GroupSearch, slots: np.ndarray) -> list[AllocationRequest]:
+    def _whole_providers(self, group: _GroupSearch, slots: list[int]) -> list[AllocationRequest]:
         """One candidate per slot, taking the group's resources from it. The
         capacity and unit checks of stage 1 are all a lone group needs."""
         resources = dict(group.group.resources)
         suffix = group.group.suffix
         uuids = self.index.uuids
         found = []
-        for slot in slots.tolist():
+        for slot in slots:
             uuid = uuids[slot]
             found.append(AllocationRequest({uuid: resources}, {suffix: (uuid,)}))
         return found
