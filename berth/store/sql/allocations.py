@@ -166,8 +166,8 @@ _INSERT_ALLOCATIONS = Prepared(lambda size: _alloc.insert().values([
 
 def _new_consumers(dialect: str, size: int) -> sa.Insert:
     """``size`` new consumers in one statement that skips any whose uuid is
-    taken and answers the ids of those it inserted; on SQLite, one new
-    consumer answers nothing (``_LAST_ROW_ID``)."""
+    taken and answers the ids of those it inserted, unless the cursor gives
+    the id (``_id_from_cursor``)."""
     insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect](_consumers).values([
         {
             "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
@@ -176,16 +176,17 @@ def _new_consumers(dialect: str, size: int) -> sa.Insert:
         }
         for row in range(size)
     ]).on_conflict_do_nothing(index_elements=[_consumers.c.uuid])
-    if _LAST_ROW_ID.get(dialect) == size:
+    if _id_from_cursor(dialect, size):
         return insert
     return insert.returning(_consumers.c.uuid, _consumers.c.id)
 
 
-# Works around the cost of RETURNING on SQLite (its rows go through a
-# temporary table: as much again as the insert): a single new consumer,
-# a scheduler's claim, is inserted without it and its id read from the
-# cursor (the row count tells whether the uuid was taken).
-_LAST_ROW_ID = {"sqlite": 1}
+def _id_from_cursor(dialect: str, size: int) -> bool:
+    """Works around the cost of RETURNING on SQLite (its rows go through a
+    temporary table: as much again as the insert): a single new consumer,
+    a scheduler's claim, is inserted without it and its id read from the
+    cursor (the row count tells whether the uuid was taken)."""
+    return dialect == "sqlite" and size == 1
 
 
 _INSERT_NEW_CONSUMERS = Prepared(_new_consumers, per_dialect=True)
@@ -386,7 +387,7 @@ def _create_consumers(conn: Connection, claims: Sequence[ConsumerClaim], now) ->
     )
     ids: dict[str, int] = {}
     for size, values in _in_slices(rows, ("uuid", "project", "user", "type"), now):
-        if _LAST_ROW_ID.get(conn.dialect.name) == size:
+        if _id_from_cursor(conn.dialect.name, size):
             cursor = _INSERT_NEW_CONSUMERS.execute(conn, values, shape=size)
             if cursor.rowcount == 1:
                 ids[values["uuid_0"]] = cursor.lastrowid

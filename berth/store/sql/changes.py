@@ -135,15 +135,12 @@ def flush(conn: Connection) -> None:
     else:
         _BUMP_COUNTER.run(conn)
     shaped, bumped, now = pending.touched, pending.bumped, utcnow()
-    if shaped:
-        groups = {
-            (True, True): shaped & bumped,
-            (True, False): shaped - bumped,
-            (False, True): bumped - shaped,
-            (False, False): pending.usages - shaped - bumped,
-        }
-    else:  # a claim's: no shape changed
-        groups = {(False, True): bumped, (False, False): pending.usages - bumped}
+    groups = {
+        (True, True): shaped & bumped,
+        (True, False): shaped - bumped,
+        (False, True): bumped - shaped,
+        (False, False): pending.usages - shaped - bumped,
+    }
     for kind, touched in groups.items():
         if not touched:
             continue
