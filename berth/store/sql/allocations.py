@@ -39,6 +39,7 @@ from berth.store.sql import catalog, changes, providers, schema
 from berth.store.sql.clock import as_utc, utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values, numbered
 from berth.store.sql.providers import ProviderRow
+from berth.store.sql.usages import allocated_from_inventory
 
 _alloc = schema.allocations
 _consumers = schema.consumers
@@ -111,15 +112,7 @@ def _locked_capacities(shape: tuple[int, int]) -> sa.Select:
     inventory comes back once, with nulls."""
     providers, consumers = shape
     others = [_alloc.c.consumer_id.not_in(in_list("consumer", consumers))] if consumers else []
-    used = (
-        sa.select(sa.func.coalesce(sa.func.sum(_alloc.c.used), 0))
-        .where(
-            _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
-            _alloc.c.resource_class_id == _inv.c.resource_class_id,
-            *others,
-        )
-        .scalar_subquery()
-    )
+    used = sa.func.coalesce(allocated_from_inventory(*others), 0)
     return (
         sa.select(
             _rp.c.id, _rp.c.uuid, _rp.c.generation,

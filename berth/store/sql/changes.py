@@ -29,6 +29,7 @@ from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot, 
 from berth.store.sql import schema
 from berth.store.sql.clock import utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values
+from berth.store.sql.usages import allocated_from_inventory
 
 _rp = schema.resource_providers
 _inv, _rc = schema.inventories, schema.resource_classes
@@ -142,8 +143,6 @@ def flush(conn: Connection) -> None:
         (False, False): pending.usages - shaped - bumped,
     }
     for kind, touched in groups.items():
-        if not touched:
-            continue
         ids = sorted(touched)
         for start in range(0, len(ids), _STAMP_SLICE):
             chunk = ids[start:start + _STAMP_SLICE]
@@ -267,16 +266,8 @@ def _usages_of(rows: Iterable[Sequence], since: _Cursor) -> tuple[dict[str, dict
 def _changed_with_usages(leading: tuple = (), trailing: tuple = ()) -> sa.Select:
     """``leading`` and ``trailing`` columns go around the four it reads
     (to line it up with the counter's row in a UNION)."""
-    used = (
-        sa.select(sa.func.sum(_alloc.c.used))
-        .where(
-            _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
-            _alloc.c.resource_class_id == _inv.c.resource_class_id,
-        )
-        .scalar_subquery()
-    )
     return (
-        sa.select(*leading, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, used, *trailing)
+        sa.select(*leading, _rp.c.uuid, _rp.c.shape_seq, _rc.c.name, allocated_from_inventory(), *trailing)
         .select_from(_rp)
         .outerjoin(_inv, _inv.c.resource_provider_id == _rp.c.id)
         .outerjoin(_rc, _rc.c.id == _inv.c.resource_class_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -10,12 +11,29 @@ from sqlalchemy.engine import Connection
 from berth.placement.model import UNKNOWN_CONSUMER_TYPE, UsageByConsumerType, UsageReport
 from berth.store.sql import schema
 from berth.store.sql.clock import as_utc
-from berth.store.sql.providers import ProviderRow
+
+if TYPE_CHECKING:  # providers imports changes, which reads its sums from here
+    from berth.store.sql.providers import ProviderRow
 
 _alloc = schema.allocations
 _consumers = schema.consumers
 _inv = schema.inventories
 _rc = schema.resource_classes
+
+
+def allocated_from_inventory(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect:
+    """What is allocated from the inventory row of the enclosing query
+    (null for nothing), from allocations that also meet ``conditions``:
+    read in order from the allocations' (provider, class) index."""
+    return (
+        sa.select(sa.func.sum(_alloc.c.used))
+        .where(
+            _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
+            _alloc.c.resource_class_id == _inv.c.resource_class_id,
+            *conditions,
+        )
+        .scalar_subquery()
+    )
 
 
 def provider_usages(conn: Connection, row: ProviderRow) -> UsageReport:
