@@ -48,6 +48,40 @@ def test_values_written_by_a_prepared_statement_read_back_through_core(database)
     assert row.created_at == written_at
 
 
+class _CountedTimestamp(sa.types.TypeDecorator):
+    """A timestamp type that counts its conversions."""
+
+    impl = sa.DateTime
+    cache_ok = True
+    conversions = 0
+
+    def process_bind_param(self, value, dialect):
+        type(self).conversions += 1
+        return value
+
+
+_INSERT_CLASSES_AT = Prepared(lambda size: _rc.insert().values([
+    {"name": sa.bindparam(f"name_{row}"), "created_at": sa.bindparam("at", type_=_CountedTimestamp())}
+    for row in range(size)
+]))
+
+
+def test_a_typed_parameter_is_stored_as_core_stores_it_converted_once_per_run(database, monkeypatch):
+    monkeypatch.setattr(_CountedTimestamp, "conversions", 0)
+    written_at = datetime.datetime(2026, 11, 30, 16, 45, 7)
+    with database.writing() as conn:
+        names = in_values("name", ["CUSTOM_A", "CUSTOM_B", "CUSTOM_C"])
+        _INSERT_CLASSES_AT.run(conn, {"at": written_at, **names}, shape=3)
+        # The name appears once per row; its value is converted once.
+        assert _CountedTimestamp.conversions == 1
+        conn.execute(_rc.insert().values(name="CUSTOM_CORE", created_at=written_at))
+    with database.reading() as conn:
+        stored = dict(conn.execute(
+            sa.select(_rc.c.name, sa.cast(_rc.c.created_at, sa.Text)).where(_rc.c.name.like("CUSTOM_%"))
+        ).all())
+    assert stored["CUSTOM_A"] == stored["CUSTOM_B"] == stored["CUSTOM_C"] == stored["CUSTOM_CORE"]
+
+
 def test_in_lists_of_each_length_find_exactly_their_rows(database):
     names = [f"CUSTOM_SHAPE_{n}" for n in range(5)]
     with database.writing() as conn:

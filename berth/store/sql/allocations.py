@@ -36,7 +36,7 @@ from berth.placement.model import (
     ProviderAllocations,
 )
 from berth.store.sql import catalog, changes, providers, schema
-from berth.store.sql.clock import as_utc, utcnow
+from berth.store.sql.clock import as_utc, now_parameter, utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values, numbered
 from berth.store.sql.providers import ProviderRow
 from berth.store.sql.usages import allocated_from_inventory
@@ -140,7 +140,7 @@ _UPDATE_CONSUMER = Prepared(lambda keep_type: (
     .where(_consumers.c.id == sa.bindparam("consumer"), _consumers.c.generation == sa.bindparam("generation"))
     .values(
         project_id=sa.bindparam("project_id"), user_id=sa.bindparam("user_id"),
-        generation=_consumers.c.generation + 1, updated_at=sa.bindparam("now"),
+        generation=_consumers.c.generation + 1, updated_at=now_parameter(),
         **({} if keep_type else {"consumer_type": sa.bindparam("consumer_type")}),
     )
 ))
@@ -151,7 +151,7 @@ _INSERT_ALLOCATIONS = Prepared(lambda size: _alloc.insert().values([
     {
         "resource_provider_id": sa.bindparam(f"provider_{row}"), "consumer_id": sa.bindparam(f"consumer_{row}"),
         "resource_class_id": sa.bindparam(f"class_{row}"), "used": sa.bindparam(f"used_{row}"),
-        "created_at": sa.bindparam("now"),
+        "created_at": now_parameter(),
     }
     for row in range(size)
 ]))
@@ -165,7 +165,7 @@ def _new_consumers(dialect: str, size: int) -> sa.Insert:
         {
             "uuid": sa.bindparam(f"uuid_{row}"), "project_id": sa.bindparam(f"project_{row}"),
             "user_id": sa.bindparam(f"user_{row}"), "consumer_type": sa.bindparam(f"type_{row}"),
-            "generation": 1, "created_at": sa.bindparam("now"),
+            "generation": 1, "created_at": now_parameter(),
         }
         for row in range(size)
     ]).on_conflict_do_nothing(index_elements=[_consumers.c.uuid])

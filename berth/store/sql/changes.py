@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from berth.placement.model import Inventory, ProviderChanges, ProviderSnapshot, UsageChange
 from berth.store.sql import schema
-from berth.store.sql.clock import utcnow
+from berth.store.sql.clock import now_parameter, utcnow
 from berth.store.sql.prepared import Prepared, in_list, in_values
 from berth.store.sql.usages import allocated_from_inventory
 
@@ -114,7 +114,7 @@ def _stamp(shape: bool, bump: bool) -> Prepared:
             values["shape_seq"] = _CURRENT_SEQ
         if bump:
             values["generation"] = _rp.c.generation + 1
-            values["updated_at"] = sa.bindparam("now")
+            values["updated_at"] = now_parameter()
         return _rp.update().where(_rp.c.id.in_(in_list("provider", size))).values(**values)
 
     return Prepared(build)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import time
 
+import sqlalchemy as sa
+
 
 class _Second:
     """The current second as a naive UTC datetime, made once per second:
@@ -27,6 +29,14 @@ class _Second:
 def utcnow() -> datetime.datetime:
     """Naive UTC to the second, as stored (SQLite has no time zones)."""
     return _Second.now()
+
+
+def now_parameter() -> sa.BindParameter:
+    """The ``now`` bind parameter of a prepared statement, typed as a
+    timestamp so that SQLAlchemy's own conversion stores it (as it does for
+    Core statements), not the driver's default adapter, which Python 3.12
+    deprecates and which runs once for every place the name appears."""
+    return sa.bindparam("now", type_=sa.DateTime())
 
 
 def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:

@@ -6,9 +6,10 @@ change feed a scheduler reads before every decision): executing a cached
 Core statement costs about 38 µs on SQLite, the same SQL on the sqlite3
 cursor about 2 µs, and a claim is about ten statements. The SQL is still
 SQLAlchemy's, for SQLite and PostgreSQL alike; only the execution is
-direct. Bind values go through the column types' bind processors (SQLite
-stores timestamps as text), so rows written here read back unchanged
-through Core. Results are plain DBAPI tuples: select only columns whose
+direct. Bind values of a typed parameter go through its type's bind
+processor for the dialect, once per name, as Core's would (SQLite stores
+timestamps as text): rows written here are stored as Core stores them. An
+untyped parameter goes to the driver as it is. Results are plain DBAPI tuples: select only columns whose
 driver value is what the caller wants (integers, text, floats).
 """
 
@@ -27,42 +28,44 @@ from sqlalchemy.engine import Connection, Dialect
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Compiled:
     """A statement's SQL and its bind parameters in the order the driver
-    takes them: names, defaults, and the bind processors of the few that
-    have one (by position)."""
+    takes them: names, defaults, and the bind processors of the few names
+    that have one."""
 
     sql: str
     names: tuple[str, ...]
     defaults: tuple[Any, ...]
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
     positional: bool
 
     def parameters(self, given: Mapping[str, Any]) -> tuple | dict:
+        if self.processors:
+            # Once per name: a positional statement repeats a name at each
+            # place it appears (a multi-row insert's shared timestamp).
+            given = dict(given)
+            for name, process in self.processors:
+                value = given.get(name)
+                if value is not None:
+                    given[name] = process(value)
         # map() over dict.get runs in C: a claim of 100 instances binds a
         # few thousand values.
-        if self.positional and not self.processors:
-            return tuple(map(given.get, self.names, self.defaults))
-        values = list(map(given.get, self.names, self.defaults))
-        for position, process in self.processors:
-            if values[position] is not None:
-                values[position] = process(values[position])
-        if self.positional:
-            return tuple(values)
-        return dict(zip(self.names, values))
+        values = map(given.get, self.names, self.defaults)
+        return tuple(values) if self.positional else dict(zip(self.names, values))
 
 
 def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
-    defaults = compiled.params
-    processors = []
-    for position, name in enumerate(names):
-        process = compiled.binds[name].type.bind_processor(dialect)
+    processors: dict[str, Callable[[Any], Any]] = {}
+    defaults = []
+    for name in names:
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        default = compiled.params.get(name)
         if process is not None:
-            processors.append((position, process))
-    return _Compiled(
-        compiled.string, tuple(names), tuple(defaults.get(name) for name in names), tuple(processors),
-        dialect.positional,
-    )
+            processors[name] = process
+            # A default (a literal the statement binds) is converted once, here.
+            default = process(default) if default is not None else None
+        defaults.append(default)
+    return _Compiled(compiled.string, tuple(names), tuple(defaults), tuple(processors.items()), dialect.positional)
 
 
 class Prepared:
