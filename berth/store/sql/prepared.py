@@ -55,11 +55,12 @@ class _Compiled:
 def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
+    given = compiled.params  # made on each access
     processors: dict[str, Callable[[Any], Any]] = {}
     defaults = []
     for name in names:
         process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        default = compiled.params.get(name)
+        default = given.get(name)
         if process is not None:
             processors[name] = process
             # A default (a literal the statement binds) is converted once, here.
