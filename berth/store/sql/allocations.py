@@ -144,9 +144,9 @@ _UPDATE_CONSUMER = Prepared(lambda keep_type: (
         **({} if keep_type else {"consumer_type": sa.bindparam("consumer_type")}),
     )
 ))
-# ``size`` allocation rows in one statement: the timestamp is bound once for
-# all of them (bound per row, the driver converted it hundreds of times for
-# a claim of a hundred instances).
+# ``size`` allocation rows in one statement: the timestamp is one typed
+# parameter for all of them, converted once (prepared.py), where the driver
+# converted it once per row (hundreds of times for a hundred instances).
 _INSERT_ALLOCATIONS = Prepared(lambda size: _alloc.insert().values([
     {
         "resource_provider_id": sa.bindparam(f"provider_{row}"), "consumer_id": sa.bindparam(f"consumer_{row}"),
