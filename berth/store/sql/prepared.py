@@ -6,11 +6,12 @@ change feed a scheduler reads before every decision): executing a cached
 Core statement costs about 38 µs on SQLite, the same SQL on the sqlite3
 cursor about 2 µs, and a claim is about ten statements. The SQL is still
 SQLAlchemy's, for SQLite and PostgreSQL alike; only the execution is
-direct. Bind values of a typed parameter go through its type's bind
+direct. The value of a typed parameter goes through its type's bind
 processor for the dialect, once per name, as Core's would (SQLite stores
 timestamps as text): rows written here are stored as Core stores them. An
-untyped parameter goes to the driver as it is. Results are plain DBAPI tuples: select only columns whose
-driver value is what the caller wants (integers, text, floats).
+untyped parameter goes to the driver as it is. Results are plain DBAPI
+tuples: select only columns whose driver value is what the caller wants
+(integers, text, floats).
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ class _Compiled:
 def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
-    given = compiled.params  # made on each access
+    literals = compiled.params  # made again on each access
     processors: dict[str, Callable[[Any], Any]] = {}
     defaults = []
     for name in names:
         process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        default = given.get(name)
+        default = literals.get(name)
         if process is not None:
             processors[name] = process
             # A default (a literal the statement binds) is converted once, here.
