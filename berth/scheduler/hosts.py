@@ -215,14 +215,13 @@ def _host_of(allocation: AllocationRequest, roots: Mapping[str, str], sharing: s
 def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes]) -> list[HostState]:
     """HostStates from one search, in the order of the search's candidates."""
     ledger = Ledger()
-    resources = ledger.resources
     roots: dict[str, str] = {}
     trees: dict[str, list[str]] = {}
     traits: dict[str, frozenset[str]] = {}
     sharing: set[str] = set()
     for summary in result.provider_summaries:
         uuid, root = summary.uuid, summary.root_provider_uuid
-        resources[uuid] = summary.resources
+        ledger.add_summary(uuid, summary.resources)
         roots[uuid] = root
         tree = trees.get(root)
         if tree is None:
@@ -236,7 +235,7 @@ def build_hosts(result: CandidateResult, attributes: Mapping[str, HostAttributes
     hosts: dict[str, HostState] = {}
     no_traits: frozenset[str] = frozenset()
     for allocation in result.allocation_requests:
-        root = _host_of(allocation, roots, sharing) if sharing else roots[next(iter(allocation.allocations))]
+        root = _host_of(allocation, roots, sharing)
         host = hosts.get(root)
         if host is None:
             found = attributes.get(root, _UNKNOWN)
