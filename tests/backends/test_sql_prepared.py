@@ -169,6 +169,66 @@ def test_a_forked_child_takes_its_own_turns(tmp_path):
     assert marks.read_text().splitlines() == ["parent done", "child, own descriptor: True"]
 
 
+def _turn_after_another_process(tmp_path: Path, monkeypatch, spin_s: float, held_s: float) -> tuple[list[str], list[int]]:
+    """Another process holds the writers' turn for ``held_s``; this one
+    asks for it with ``spin_s``. The order of the two events, and the flags
+    of every ``flock`` call this process made."""
+    import fcntl
+    import os
+
+    path = str(tmp_path / "berth.db")
+    marks = tmp_path / "marks"
+    holding, told = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            queue = engine.WriterQueue(path)
+            with queue.turn():
+                os.write(told, b"x")
+                time.sleep(held_s)
+                with open(marks, "a") as out:
+                    out.write("the other process releases\n")
+        finally:
+            os._exit(0)
+    os.read(holding, 1)
+    calls: list[int] = []
+    flock = fcntl.flock
+
+    def recorded(fd, operation):
+        calls.append(operation)
+        return flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", recorded)
+    queue = engine.WriterQueue(path, spin_s=spin_s)
+    with queue.turn():
+        with open(marks, "a") as out:
+            out.write("this process has the turn\n")
+    monkeypatch.undo()
+    os.waitpid(child, 0)
+    queue.close()
+    return marks.read_text().splitlines(), calls
+
+
+def test_a_turn_released_within_the_spin_is_taken_without_sleeping(tmp_path, monkeypatch):
+    import fcntl
+
+    order, calls = _turn_after_another_process(tmp_path, monkeypatch, spin_s=60.0, held_s=0.05)
+    assert order == ["the other process releases", "this process has the turn"]
+    taking = [c for c in calls if c & fcntl.LOCK_EX]
+    assert len(taking) > 1  # refused while the other held it, then taken
+    assert all(c & fcntl.LOCK_NB for c in taking)
+
+
+def test_a_turn_held_past_the_spin_is_waited_for_in_the_kernel(tmp_path, monkeypatch):
+    import fcntl
+
+    order, calls = _turn_after_another_process(tmp_path, monkeypatch, spin_s=0.001, held_s=0.3)
+    assert order == ["the other process releases", "this process has the turn"]
+    taking = [c for c in calls if c & fcntl.LOCK_EX]
+    assert taking[-1] == fcntl.LOCK_EX  # the last attempt blocks
+    assert all(c & fcntl.LOCK_NB for c in taking[:-1])
+
+
 def _classes_in_file_alone(database_file: Path, copy: Path) -> set[str]:
     """The custom classes a copy of the database file holds without its
     write-ahead log: what checkpoints have copied into the file."""
