@@ -3,7 +3,9 @@
 Loads a flat fleet of N hosts (VCPU, MEMORY_MB, DISK_GB; four cells; a third
 with HW_CPU_X86_AVX2) into a SQLite file, then for each configuration starts
 W worker processes on a fresh copy of it. Each worker has its own Scheduler
-(its own candidate index, filled before the clock starts) and calls
+(its own candidate index, filled before the clock starts), makes
+``--warmup`` requests before the clock starts (the first request of a size
+compiles the claim's statements for that size), and calls
 select_destinations back to back for ``--seconds``: single requests
 (num_instances=1) or multi-instance requests (num_instances=100), each with
 2 alternates. Every placement is claimed in the store.
@@ -140,11 +142,18 @@ def _spec(rng: random.Random) -> RequestSpec:
     )
 
 
-def _work(url: str, seed: int, num_instances: int, seconds: float, staleness_ms: int, ready, go, results) -> None:
+def _work(
+    url: str, seed: int, num_instances: int, seconds: float, staleness_ms: int, warmup: int, ready, go, results,
+) -> None:
     rng = random.Random(seed)
     store = open_store(url)
     scheduler = Scheduler(store, SchedulerSettings(index_max_staleness_ms=staleness_ms), rng=rng)
     scheduler.finder.refresh()  # the index is filled before the clock starts
+    for _ in range(warmup):
+        try:
+            scheduler.select_destinations(_spec(rng), num_instances, 2)
+        except NoValidHost:
+            pass
     result = WorkerResult()
     ready.wait()
     go.wait()
@@ -182,7 +191,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def run(
     fleet: Path, workdir: Path, hosts: int, workers: int, num_instances: int, seconds: float,
-    staleness_ms: int = 0,
+    staleness_ms: int = 0, warmup: int = 0,
 ) -> Run:
     """One configuration on a fresh copy of the fleet."""
     copy = workdir / f"run-{hosts}-{workers}-{num_instances}.db"
@@ -194,7 +203,7 @@ def run(
     results = context.Queue()
     processes = [
         context.Process(
-            target=_work, args=(url, seed, num_instances, seconds, staleness_ms, ready, go, results),
+            target=_work, args=(url, seed, num_instances, seconds, staleness_ms, warmup, ready, go, results),
         )
         for seed in range(workers)
     ]
@@ -249,6 +258,10 @@ def main() -> None:
         "--index-max-staleness-ms", type=int, default=0,
         help="[scheduler] index_max_staleness_ms for the workers (default 0: always fresh)",
     )
+    parser.add_argument(
+        "--warmup", type=int, default=5,
+        help="requests each worker makes before the clock starts, not counted (default 5)",
+    )
     args = parser.parse_args()
     sizes = args.hosts or [1000, 10000]
     # 2: one worker per core on the two-core machine the figures come from.
@@ -268,7 +281,7 @@ def main() -> None:
                 for num_instances in modes:
                     outcome = run(
                         fleet, workdir, hosts, workers, num_instances, args.seconds,
-                        args.index_max_staleness_ms,
+                        args.index_max_staleness_ms, args.warmup,
                     )
                     _print(outcome)
                     runs.append(outcome)
