@@ -54,6 +54,8 @@ from berth.store import open_store  # noqa: E402
 
 CELLS = ("cell1", "cell2", "cell3", "cell4")
 MULTI = 100
+# Requests each worker makes before the clock starts (--warmup).
+WARMUP_REQUESTS = 5
 
 
 @dataclasses.dataclass
@@ -191,7 +193,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def run(
     fleet: Path, workdir: Path, hosts: int, workers: int, num_instances: int, seconds: float,
-    staleness_ms: int = 0, warmup: int = 0,
+    staleness_ms: int = 0, warmup: int = WARMUP_REQUESTS,
 ) -> Run:
     """One configuration on a fresh copy of the fleet."""
     copy = workdir / f"run-{hosts}-{workers}-{num_instances}.db"
@@ -259,8 +261,8 @@ def main() -> None:
         help="[scheduler] index_max_staleness_ms for the workers (default 0: always fresh)",
     )
     parser.add_argument(
-        "--warmup", type=int, default=5,
-        help="requests each worker makes before the clock starts, not counted (default 5)",
+        "--warmup", type=int, default=WARMUP_REQUESTS,
+        help=f"requests each worker makes before the clock starts, not counted (default {WARMUP_REQUESTS})",
     )
     args = parser.parse_args()
     sizes = args.hosts or [1000, 10000]

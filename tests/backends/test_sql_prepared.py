@@ -5,6 +5,8 @@ PostgreSQL."""
 from __future__ import annotations
 
 import datetime
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -139,8 +141,6 @@ def test_a_forked_child_takes_its_own_turns(tmp_path):
     """A process forked after the store was used opens the lock file again
     (a descriptor inherited through fork would share the parent's flock)
     and waits for the parent's write to end."""
-    import os
-
     database = Database(f"sqlite:///{tmp_path / 'berth.db'}")
     upgrade(database)
     with database.writing():  # the parent's queue has its descriptor open
@@ -173,9 +173,6 @@ def _turn_after_another_process(tmp_path: Path, monkeypatch, spin_s: float, held
     """Another process holds the writers' turn for ``held_s``; this one
     asks for it with ``spin_s``. The order of the two events, and the flags
     of every ``flock`` call this process made."""
-    import fcntl
-    import os
-
     path = str(tmp_path / "berth.db")
     marks = tmp_path / "marks"
     holding, told = os.pipe()
@@ -210,8 +207,6 @@ def _turn_after_another_process(tmp_path: Path, monkeypatch, spin_s: float, held
 
 
 def test_a_turn_released_within_the_spin_is_taken_without_sleeping(tmp_path, monkeypatch):
-    import fcntl
-
     order, calls = _turn_after_another_process(tmp_path, monkeypatch, spin_s=60.0, held_s=0.05)
     assert order == ["the other process releases", "this process has the turn"]
     taking = [c for c in calls if c & fcntl.LOCK_EX]
@@ -220,8 +215,6 @@ def test_a_turn_released_within_the_spin_is_taken_without_sleeping(tmp_path, mon
 
 
 def test_a_turn_held_past_the_spin_is_waited_for_in_the_kernel(tmp_path, monkeypatch):
-    import fcntl
-
     order, calls = _turn_after_another_process(tmp_path, monkeypatch, spin_s=0.001, held_s=0.3)
     assert order == ["the other process releases", "this process has the turn"]
     taking = [c for c in calls if c & fcntl.LOCK_EX]
